@@ -1,0 +1,108 @@
+import type { Clock } from '../clock.js';
+
+/**
+ * The pluggable backend contract. A `LeaseBackend` serves one election for one elector.
+ *
+ * Invariants every implementation must keep (the conformance suite checks them):
+ * - `attempt` reports `held` only when this identity holds the lease in the backend after a
+ *   request that was sent at or after `sentAt` (read on the elector's clock before sending).
+ * - Tokens of successive acquisitions of one election are strictly increasing, across all
+ *   processes, and a renewal keeps its term's token.
+ * - A record the backend cannot interpret is never reported as free: `attempt` rejects with a
+ *   `LE_CORRUPT_RECORD` error instead.
+ * - Every call honours its AbortSignal: it rejects with `signal.reason` soon after the abort and
+ *   leaves nothing running.
+ * - After `close()` the backend holds no timers, watches or sockets of its own.
+ */
+export interface LeaseBackend<Fence = undefined> {
+  /** Human-readable description, e.g. `memory lease "scheduler"`. */
+  readonly description: string;
+
+  /** Campaign (`mode: 'acquire'`) or renew (`mode: 'renew'`) once. */
+  attempt(request: AttemptRequest): Promise<Observation<Fence>>;
+
+  /** Gives the lease up if we still hold it with `token`; a no-op otherwise. */
+  release(request: ReleaseRequest): Promise<void>;
+
+  /**
+   * Optional push channel. When present the elector relies on it instead of polling: followers
+   * react to releases and renewals as soon as the backend sees them.
+   */
+  watch?(listener: WatchListener, context: BackendContext): WatchHandle;
+
+  /** Frees everything the backend holds for this election. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface BackendContext {
+  /** The elector's clock: the backend measures observation times on it, and nothing else. */
+  readonly clock: Clock;
+  /** Our identity in this election. */
+  readonly identity: string;
+}
+
+export interface AttemptRequest extends BackendContext {
+  /** `acquire` when we do not hold a valid term; `renew` to extend the term with `token`. */
+  readonly mode: 'acquire' | 'renew';
+  /** The term being renewed (only for `renew`). */
+  readonly token?: bigint;
+  /** Requested lease duration in milliseconds. */
+  readonly leaseDurationMs: number;
+  /** Aborted at the call's deadline (bounded by the renew deadline) or when the elector stops. */
+  readonly signal: AbortSignal;
+}
+
+export interface ReleaseRequest extends BackendContext {
+  readonly token: bigint;
+  readonly signal: AbortSignal;
+}
+
+/** We hold the lease. */
+export interface LeaseHeld<Fence = undefined> {
+  readonly kind: 'held';
+  /** Fencing token of the term: strictly greater than every earlier term's token. */
+  readonly token: bigint;
+  /**
+   * Clock reading taken just before sending the request that proved the hold. The elector's
+   * term is valid until `sentAt + renewDeadline`.
+   */
+  readonly sentAt: number;
+  /** The lease duration in force (e.g. the TTL the server granted), in milliseconds. */
+  readonly leaseDurationMs: number;
+  /** Backend-specific fencing helpers exposed on the term (e.g. an etcd guarded write). */
+  readonly fence: Fence;
+}
+
+/** Someone else holds the lease, or it is free but we did not get it. */
+export interface LeaseNotHeld {
+  readonly kind: 'not-held';
+  /** Identity of the holder; `null` when the lease is free or released. */
+  readonly holder: string | null;
+  /** The holder's fencing token when the backend knows it. */
+  readonly token: bigint | null;
+  /**
+   * Clock reading at which, by our own observation, the holder's lease expires and we should
+   * try again. `null` when expiry is decided elsewhere (server-side TTL) and the backend's watch
+   * will tell us; the elector then polls only while the watch is down.
+   */
+  readonly expiresAt: number | null;
+}
+
+export type Observation<Fence = undefined> = LeaseHeld<Fence> | LeaseNotHeld;
+
+export type WatchEvent =
+  /** A change that shows who holds the lease now (for a leader: another holder means loss). */
+  | { readonly type: 'observed'; readonly observation: LeaseNotHeld }
+  /** Something changed that may let us acquire: attempt now. */
+  | { readonly type: 'changed' }
+  /** The watch is established; polling can stop. */
+  | { readonly type: 'up' }
+  /** The watch is down (it is being re-established); poll meanwhile. */
+  | { readonly type: 'down'; readonly error?: unknown };
+
+export type WatchListener = (event: WatchEvent) => void;
+
+export interface WatchHandle {
+  /** Stops the watch and frees its resources. Idempotent. */
+  close(): void;
+}

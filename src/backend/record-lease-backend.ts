@@ -1,0 +1,319 @@
+import type { Clock } from '../clock.js';
+import { ErrorCode, hasErrorCode, LeaderElectError } from '../errors.js';
+import type {
+  AttemptRequest,
+  BackendContext,
+  LeaseBackend,
+  LeaseNotHeld,
+  Observation,
+  ReleaseRequest,
+  WatchHandle,
+  WatchListener,
+} from './lease-backend.js';
+import { formatMicroTime, parseLeaseRecord } from './lease-record.js';
+import type { LeaseRecord, RecordStore, StoredRecord } from './record-store.js';
+
+export interface RecordLeaseBackendOptions {
+  /** Called when a renewal had to fall back from the cached record to get + update. */
+  readonly onSlowPath?: () => void;
+}
+
+/** Released form written on release, as client-go writes it (1 second, empty holder). */
+const RELEASED_LEASE_DURATION_MS = 1000;
+
+interface ObservedVersion {
+  readonly version: string;
+  /** Clock reading when we first saw this version. Expiry is measured from here. */
+  readonly at: number;
+  readonly record: LeaseRecord;
+}
+
+/**
+ * client-go's acquire/renew algorithm, implemented once over any {@link RecordStore}.
+ *
+ * Expiry rule: another holder's lease expires at `t + record.leaseDurationMs`, where `t` is our
+ * clock reading when we first observed the record's current version. Remote timestamps are never
+ * read as times, so clock offsets between machines do not matter; only clock rates do.
+ *
+ * Writes are compare-and-swap on the version we judged, so a decision taken on an old view
+ * cannot overwrite a newer record. Every acquisition increments `leaseTransitions`, which is the
+ * fencing token; a renewal keeps it. The leader renews from its cached record without reading
+ * first, and falls back to get + update on any failure (client-go's slow path).
+ */
+export class RecordLeaseBackend implements LeaseBackend {
+  readonly description: string;
+  private observed: ObservedVersion | null = null;
+  /** Our last successful write, for the renewal fast path and release. */
+  private cached: { readonly version: string; readonly record: LeaseRecord } | null = null;
+  private closed = false;
+  private readonly watches = new Set<WatchHandle>();
+
+  constructor(
+    private readonly store: RecordStore,
+    private readonly name: string,
+    private readonly options: RecordLeaseBackendOptions = {},
+  ) {
+    this.description = `${store.description} lease "${name}"`;
+  }
+
+  async attempt(request: AttemptRequest): Promise<Observation> {
+    this.assertOpen();
+    const { clock, identity, signal } = request;
+    const cached = this.cached;
+    if (
+      request.mode === 'renew' &&
+      cached !== null &&
+      cached.record.holderIdentity === identity &&
+      BigInt(cached.record.leaseTransitions) === request.token
+    ) {
+      const next: LeaseRecord = {
+        ...cached.record,
+        leaseDurationMs: request.leaseDurationMs,
+        renewTime: formatMicroTime(clock.wallNow()),
+      };
+      const sentAt = clock.now();
+      try {
+        const stored = await this.store.update(this.name, next, cached.version, signal);
+        return this.wrote(stored, next, sentAt, clock);
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        this.options.onSlowPath?.();
+        if (!hasErrorCode(error, ErrorCode.Conflict) && !isRetryable(error)) throw error;
+      }
+    }
+    return this.attemptSlow(request);
+  }
+
+  private async attemptSlow(request: AttemptRequest): Promise<Observation> {
+    const { clock, identity, signal } = request;
+    const current = await this.store.get(this.name, signal);
+    const readAt = clock.now();
+    const wall = formatMicroTime(clock.wallNow());
+
+    if (current === null) {
+      const fresh: LeaseRecord = {
+        holderIdentity: identity,
+        leaseDurationMs: request.leaseDurationMs,
+        acquireTime: wall,
+        renewTime: wall,
+        leaseTransitions: 0,
+      };
+      const sentAt = clock.now();
+      try {
+        const stored = await this.store.create(this.name, fresh, signal);
+        return this.wrote(stored, fresh, sentAt, clock);
+      } catch (error) {
+        if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
+        return this.observeAfterConflict(request);
+      }
+    }
+
+    const record = this.parse(current);
+    const observed = this.observe(current.version, record, readAt);
+    const holder = record.holderIdentity;
+    const ours = holder === identity;
+    if (holder !== '' && !ours) {
+      const expiresAt = observed.at + record.leaseDurationMs;
+      if (request.mode === 'renew' || expiresAt > readAt) {
+        return notHeld(record, expiresAt);
+      }
+    }
+    if (request.mode === 'renew' && ours && BigInt(record.leaseTransitions) !== request.token) {
+      // The record names us but with another term's token: our term is over. Report it and let
+      // the elector campaign again, which starts a new term with a higher token.
+      return {
+        kind: 'not-held',
+        holder,
+        token: BigInt(record.leaseTransitions),
+        expiresAt: readAt,
+      };
+    }
+    if (request.mode === 'renew' && !ours) {
+      return notHeld(record, null);
+    }
+
+    const renewing = request.mode === 'renew';
+    const next: LeaseRecord = {
+      ...record,
+      holderIdentity: identity,
+      leaseDurationMs: request.leaseDurationMs,
+      acquireTime: renewing ? record.acquireTime : wall,
+      renewTime: wall,
+      leaseTransitions: renewing ? record.leaseTransitions : record.leaseTransitions + 1,
+    };
+    const sentAt = clock.now();
+    try {
+      const stored = await this.store.update(this.name, next, current.version, signal);
+      return this.wrote(stored, next, sentAt, clock);
+    } catch (error) {
+      if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
+      return this.observeAfterConflict(request);
+    }
+  }
+
+  /** After a lost compare-and-swap: read once more so the elector learns who won. */
+  private async observeAfterConflict(request: AttemptRequest): Promise<Observation> {
+    const { clock, signal, identity } = request;
+    const current = await this.store.get(this.name, signal);
+    const readAt = clock.now();
+    if (current === null) {
+      return { kind: 'not-held', holder: null, token: null, expiresAt: readAt };
+    }
+    const record = this.parse(current);
+    const observed = this.observe(current.version, record, readAt);
+    if (record.holderIdentity === '' || record.holderIdentity === identity) {
+      // Free, or a write of ours whose answer we lost: try again at once.
+      return {
+        kind: 'not-held',
+        holder: record.holderIdentity === '' ? null : record.holderIdentity,
+        token: BigInt(record.leaseTransitions),
+        expiresAt: readAt,
+      };
+    }
+    return notHeld(record, observed.at + record.leaseDurationMs);
+  }
+
+  async release(request: ReleaseRequest): Promise<void> {
+    if (this.closed) return;
+    const { clock, identity, signal, token } = request;
+    let target: { version: string; record: LeaseRecord } | null = this.cached;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (
+        target === null ||
+        target.record.holderIdentity !== identity ||
+        BigInt(target.record.leaseTransitions) !== token
+      ) {
+        return;
+      }
+      const wall = formatMicroTime(clock.wallNow());
+      const released: LeaseRecord = {
+        ...target.record,
+        holderIdentity: '',
+        leaseDurationMs: RELEASED_LEASE_DURATION_MS,
+        acquireTime: wall,
+        renewTime: wall,
+      };
+      try {
+        await this.store.update(this.name, released, target.version, signal);
+        this.cached = null;
+        return;
+      } catch (error) {
+        if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
+        const current = await this.store.get(this.name, signal);
+        target =
+          current === null ? null : { version: current.version, record: this.parse(current) };
+      }
+    }
+  }
+
+  watch(listener: WatchListener, context: BackendContext): WatchHandle {
+    this.assertOpen();
+    const watch = this.store.watch;
+    if (watch === undefined) {
+      throw new LeaderElectError(
+        ErrorCode.InvalidOption,
+        `${this.store.description} does not support watches`,
+      );
+    }
+    const inner = watch.call(this.store, this.name, (event) => {
+      if (event.type !== 'record') {
+        listener(event);
+        return;
+      }
+      const now = context.clock.now();
+      if (event.record === null) {
+        this.observed = null;
+        listener({
+          type: 'observed',
+          observation: { kind: 'not-held', holder: null, token: null, expiresAt: now },
+        });
+        return;
+      }
+      let record: LeaseRecord;
+      try {
+        record = this.parse(event.record);
+      } catch {
+        // Corrupt data is reported by the next attempt, which the elector makes on 'changed'.
+        listener({ type: 'changed' });
+        return;
+      }
+      const observed = this.observe(event.record.version, record, now);
+      if (record.holderIdentity === context.identity) return;
+      if (record.holderIdentity === '') {
+        listener({
+          type: 'observed',
+          observation: { kind: 'not-held', holder: null, token: null, expiresAt: now },
+        });
+        return;
+      }
+      listener({
+        type: 'observed',
+        observation: notHeld(record, observed.at + record.leaseDurationMs),
+      });
+    });
+    const handle: WatchHandle = {
+      close: () => {
+        if (this.watches.delete(handle)) inner.close();
+      },
+    };
+    this.watches.add(handle);
+    return handle;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const handle of [...this.watches]) handle.close();
+    this.cached = null;
+    this.observed = null;
+  }
+
+  private wrote(
+    stored: StoredRecord,
+    record: LeaseRecord,
+    sentAt: number,
+    clock: Clock,
+  ): Observation {
+    this.cached = { version: stored.version, record };
+    this.observe(stored.version, record, clock.now());
+    return {
+      kind: 'held',
+      token: BigInt(record.leaseTransitions),
+      sentAt,
+      leaseDurationMs: record.leaseDurationMs,
+      fence: undefined,
+    };
+  }
+
+  private observe(version: string, record: LeaseRecord, at: number): ObservedVersion {
+    if (this.observed?.version === version) return this.observed;
+    this.observed = { version, at, record };
+    return this.observed;
+  }
+
+  private parse(stored: StoredRecord): LeaseRecord {
+    return parseLeaseRecord(stored.data, `${this.description} (version ${stored.version})`);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new LeaderElectError(ErrorCode.Stopped, `${this.description}: backend is closed`);
+    }
+  }
+}
+
+function notHeld(record: LeaseRecord, expiresAt: number | null): LeaseNotHeld {
+  return {
+    kind: 'not-held',
+    holder: record.holderIdentity === '' ? null : record.holderIdentity,
+    token: BigInt(record.leaseTransitions),
+    expiresAt,
+  };
+}
+
+function isRetryable(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { transient?: unknown }).transient === true
+  );
+}

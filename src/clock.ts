@@ -1,0 +1,25 @@
+/**
+ * The only source of time for lease decisions. Lease time is measured on a monotonic clock
+ * (never wall time), so that wall-clock steps (NTP, manual changes) cannot extend or shorten
+ * a term. Wall time is used only for the timestamps written into records, which are data.
+ */
+export interface Clock {
+  /** Monotonic milliseconds. Only differences between readings are meaningful. */
+  now(): number;
+  /** Wall-clock time, used only as data written into lease records. */
+  wallNow(): Date;
+  /** Calls `callback` after `delayMs` of this clock's time. */
+  setTimer(callback: () => void, delayMs: number): TimerHandle;
+  clearTimer(handle: TimerHandle): void;
+}
+
+/** Opaque timer handle returned by {@link Clock.setTimer}. */
+export type TimerHandle = { readonly __timer: unique symbol } | object;
+
+/** The process clock: `performance.now()` for time, Node timers for callbacks. */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  wallNow: () => new Date(),
+  setTimer: (callback, delayMs) => setTimeout(callback, Math.max(0, delayMs)),
+  clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};

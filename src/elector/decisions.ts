@@ -1,0 +1,158 @@
+/**
+ * The pure part of the elector: validation and every timing decision, as functions of the
+ * configuration, a clock reading and what the backend reported. No I/O, no timers, so each rule
+ * is tested exhaustively with plain numbers.
+ */
+import type { LeaseNotHeld } from '../backend/lease-backend.js';
+import { ErrorCode, LeaderElectError } from '../errors.js';
+import {
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_RENEW_DEADLINE_MS,
+  DEFAULT_RETRY_PERIOD_MS,
+  JITTER_FACTOR,
+  type Timings,
+} from './options.js';
+
+export interface TimingInput {
+  readonly leaseDuration?: number | undefined;
+  readonly renewDeadline?: number | undefined;
+  readonly retryPeriod?: number | undefined;
+  readonly stopGracePeriod?: number | undefined;
+}
+
+/**
+ * client-go's rules, with client-go's defaults:
+ * `leaseDuration > renewDeadline > 1.2 × retryPeriod`, every value a positive finite number of
+ * milliseconds (at least 1). Throws `LE_INVALID_TIMING` naming the rule and the values.
+ */
+export function resolveTimings(input: TimingInput): Timings {
+  const leaseDuration = duration('leaseDuration', input.leaseDuration, DEFAULT_LEASE_DURATION_MS);
+  const renewDeadline = duration('renewDeadline', input.renewDeadline, DEFAULT_RENEW_DEADLINE_MS);
+  const retryPeriod = duration('retryPeriod', input.retryPeriod, DEFAULT_RETRY_PERIOD_MS);
+  const stopGracePeriod =
+    input.stopGracePeriod === undefined
+      ? renewDeadline
+      : duration('stopGracePeriod', input.stopGracePeriod, 0, true);
+  if (!(leaseDuration > renewDeadline)) {
+    throw new LeaderElectError(
+      ErrorCode.InvalidTiming,
+      `leaseDuration must be greater than renewDeadline (got leaseDuration=${leaseDuration} ms, renewDeadline=${renewDeadline} ms): followers must wait longer than a leader may keep leading`,
+      { details: { rule: 'leaseDuration > renewDeadline', leaseDuration, renewDeadline } },
+    );
+  }
+  if (!(renewDeadline > JITTER_FACTOR * retryPeriod)) {
+    throw new LeaderElectError(
+      ErrorCode.InvalidTiming,
+      `renewDeadline must be greater than ${JITTER_FACTOR} × retryPeriod (got renewDeadline=${renewDeadline} ms, retryPeriod=${retryPeriod} ms, ${JITTER_FACTOR} × retryPeriod=${JITTER_FACTOR * retryPeriod} ms)`,
+      {
+        details: {
+          rule: 'renewDeadline > 1.2 × retryPeriod',
+          renewDeadline,
+          retryPeriod,
+        },
+      },
+    );
+  }
+  return { leaseDuration, renewDeadline, retryPeriod, stopGracePeriod };
+}
+
+function duration(name: string, value: unknown, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  const min = allowZero ? 0 : 1;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new LeaderElectError(
+      ErrorCode.InvalidTiming,
+      `${name} must be a finite number of milliseconds ≥ ${min}, got ${typeof value === 'number' ? value : JSON.stringify(value)}`,
+      { details: { rule: `${name} ≥ ${min}`, [name]: value } },
+    );
+  }
+  return value;
+}
+
+/** The safety margin: how much longer followers wait than a leader may lead. */
+export function safetyMargin(timings: Timings): number {
+  return timings.leaseDuration - timings.renewDeadline;
+}
+
+/**
+ * Largest clock-rate mismatch (follower slower relative to leader) the margin tolerates:
+ * safe while `renewDeadline × (1 + ρ) ≤ leaseDuration`.
+ */
+export function toleratedRateSkew(timings: Timings): number {
+  return timings.leaseDuration / timings.renewDeadline - 1;
+}
+
+/** A follower's poll delay: `retryPeriod × (1 + rand × 1.2)`, as client-go's JitterUntil. */
+export function jitteredRetry(retryPeriod: number, random: number): number {
+  return retryPeriod * (1 + Math.min(Math.max(random, 0), 1) * JITTER_FACTOR);
+}
+
+/** The leader rule: a term is valid until the send time of its last good renewal + renewDeadline. */
+export function termValidUntil(sentAt: number, timings: Timings): number {
+  return sentAt + timings.renewDeadline;
+}
+
+/** Whether a term with this deadline is valid at `now` (strict: invalid at the deadline). */
+export function isTermValid(validUntil: number, now: number): boolean {
+  return now < validUntil;
+}
+
+export type FollowerPlan =
+  /** Try now: the lease is free, released, or expired. */
+  | { readonly action: 'attempt-now' }
+  /** Try at `at` (a clock reading), because of `why`. */
+  | { readonly action: 'attempt-at'; readonly at: number; readonly why: 'expiry' | 'poll' }
+  /** Nothing to schedule: the watch will tell us (server-side expiry). */
+  | { readonly action: 'wait-for-watch' };
+
+/**
+ * The follower rule. Acquire exactly at expiry (timer), at once when released, and otherwise
+ * poll every jittered `retryPeriod` only while the watch is down.
+ */
+export function planFollower(
+  observation: LeaseNotHeld,
+  now: number,
+  watchUp: boolean,
+  timings: Timings,
+  random: number,
+): FollowerPlan {
+  if (observation.holder === null && observation.expiresAt !== null)
+    return { action: 'attempt-now' };
+  const expiresAt = observation.expiresAt;
+  if (expiresAt !== null && expiresAt <= now) return { action: 'attempt-now' };
+  const pollAt = watchUp
+    ? Number.POSITIVE_INFINITY
+    : now + jitteredRetry(timings.retryPeriod, random);
+  if (expiresAt !== null && expiresAt <= pollAt)
+    return { action: 'attempt-at', at: expiresAt, why: 'expiry' };
+  if (pollAt !== Number.POSITIVE_INFINITY) return { action: 'attempt-at', at: pollAt, why: 'poll' };
+  return { action: 'wait-for-watch' };
+}
+
+/** When the leader renews next: `retryPeriod` after the last attempt, never past the term. */
+export function nextRenewAt(lastAttemptAt: number, validUntil: number, timings: Timings): number {
+  return Math.min(lastAttemptAt + timings.retryPeriod, validUntil);
+}
+
+/** Deadline for one backend call: a campaign gets `renewDeadline`, a renewal what is left of the term. */
+export function callDeadline(
+  mode: 'acquire' | 'renew',
+  now: number,
+  validUntil: number | null,
+  timings: Timings,
+): number {
+  if (mode === 'renew' && validUntil !== null) return Math.max(0, validUntil - now);
+  return timings.renewDeadline;
+}
+
+/** client-go's HealthzAdaptor rule: unhealthy only if we lead but have not renewed for leaseDuration + tolerance. */
+export function isHealthy(
+  leading: boolean,
+  lastRenewAt: number | null,
+  now: number,
+  timings: Timings,
+  toleranceMs: number,
+): boolean {
+  if (!leading || lastRenewAt === null) return true;
+  return now - lastRenewAt <= timings.leaseDuration + toleranceMs;
+}

@@ -1,0 +1,34 @@
+import type { LeaderElectError } from '../errors.js';
+import type { Term } from './term.js';
+
+/** Who leads, as this elector observes it. `identity: null` means nobody holds the lease. */
+export interface LeaderInfo {
+  readonly identity: string | null;
+  readonly token: bigint | null;
+}
+
+/**
+ * Why a term ended.
+ * - `stopped`: `stop()` was called (or `run`'s signal aborted).
+ * - `lost`: the backend showed another holder (or our key/record is gone).
+ * - `renew-deadline`: no renewal succeeded before the term's deadline (includes process pauses).
+ * - `work-failed`: `onStartedLeading` threw or rejected; we stepped down so another candidate can lead.
+ */
+export type StopReason = 'stopped' | 'lost' | 'renew-deadline' | 'work-failed';
+
+export type ElectorPhase = 'idle' | 'follower' | 'leader' | 'stopping' | 'stopped';
+
+/** Typed events (eventemitter3). They mirror the callbacks and are emitted after them. */
+export interface ElectorEvents<Fence = undefined> {
+  startedLeading: [term: Term<Fence>];
+  stoppedLeading: [term: Term<Fence>, reason: StopReason];
+  newLeader: [leader: LeaderInfo];
+  /** Backend failures, corrupt records, callback errors. Never leaves a half-leader. */
+  error: [error: LeaderElectError];
+  /** Every phase change (`follower` → `leader` → `stopping` → `stopped` ...). */
+  phase: [phase: ElectorPhase];
+  /** A renewal succeeded; `latencyMs` is the call's duration. */
+  renewed: [term: Term<Fence>, latencyMs: number];
+  /** The elector stopped for good (after `stop()` or a one-shot term). */
+  stopped: [];
+}

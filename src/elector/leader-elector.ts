@@ -1,0 +1,879 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { IPolicy } from 'cockatiel';
+import { EventEmitter } from 'eventemitter3';
+import type {
+  LeaseBackend,
+  LeaseHeld,
+  LeaseNotHeld,
+  Observation,
+  WatchEvent,
+  WatchHandle,
+} from '../backend/lease-backend.js';
+import { defaultBackendPolicy } from '../backend/resilience.js';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { ErrorCode, isLeaderElectError, LeaderElectError, toLeaderElectError } from '../errors.js';
+import type { ElectionMetrics } from '../observability/metrics.js';
+import {
+  callDeadline,
+  isHealthy,
+  isTermValid,
+  nextRenewAt,
+  planFollower,
+  resolveTimings,
+  safetyMargin,
+  termValidUntil,
+  toleratedRateSkew,
+} from './decisions.js';
+import type { ElectorEvents, ElectorPhase, LeaderInfo, StopReason } from './events.js';
+import type { LeaderElectorOptions, Timings } from './options.js';
+import { Term } from './term.js';
+
+/** After this many back-to-back immediate retries a follower falls back to its jittered poll. */
+const MAX_IMMEDIATE_RETRIES = 5;
+
+/** Default tolerance of {@link LeaderElector.healthz}, as Kubernetes components configure it. */
+export const DEFAULT_HEALTH_TOLERANCE_MS = 20_000;
+
+interface InFlight {
+  readonly controller: AbortController;
+  readonly done: Promise<void>;
+}
+
+export interface HealthStatus {
+  readonly ok: boolean;
+  readonly message: string;
+}
+
+/**
+ * Campaigns for one election and leads while it holds the lease.
+ *
+ * Safety: a term is valid until the send time of its last successful renewal plus
+ * `renewDeadline`; followers take over only `leaseDuration` after they first observed that
+ * renewal. While clocks run at the same rate within `leaseDuration / renewDeadline − 1`, a leader
+ * that stops when `term.signal` aborts has stopped before anyone else starts. Fencing tokens
+ * (`term.token`) protect downstream writes when that assumption fails (pauses, skew).
+ *
+ * @example
+ * const elector = new LeaderElector({
+ *   backend: new MemoryStore().lease('reports'),
+ *   onStartedLeading: async (term) => { await runUntilAborted(term.signal, term.token); },
+ * });
+ * elector.run();
+ */
+export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents<Fence>> {
+  /** This candidate's identity. */
+  readonly identity: string;
+  /** The election's name in metrics and messages. */
+  readonly name: string;
+  /** Validated timings in milliseconds. */
+  readonly timings: Timings;
+
+  readonly #options: LeaderElectorOptions<Fence>;
+  readonly #backend: LeaseBackend<Fence>;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #policy: IPolicy;
+  readonly #metrics: ElectionMetrics | undefined;
+
+  #phase: ElectorPhase = 'idle';
+  #term: Term<Fence> | null = null;
+  #termController: AbortController | null = null;
+  #termTimer: TimerHandle | null = null;
+  /** Next attempt (follower) or renewal (leader). */
+  #timer: TimerHandle | null = null;
+  /** Timer that ends a campaign pause (after a loss, while the old work winds down). */
+  #pauseTimer: TimerHandle | null = null;
+  #inFlight: InFlight | null = null;
+  /** Calls we stopped waiting for; stop() awaits them so nothing outlives the elector. */
+  readonly #abandoned = new Set<Promise<void>>();
+  /** Token of an acquisition that succeeded after we had stopped waiting for it. */
+  #orphanToken: bigint | null = null;
+  #attemptQueued = false;
+  #campaignBlocked = false;
+  #immediateRetries = 0;
+  #watch: WatchHandle | null = null;
+  #watchUp = false;
+  #lastLeader: LeaderInfo | undefined;
+  #lastRenewAt: number | null = null;
+  #campaignStartedAt = 0;
+  #work: Promise<void> | null = null;
+  #lastErrorKey: string | null = null;
+  #stopPromise: Promise<void> | null = null;
+  #resolveRun: (() => void) | null = null;
+  #detachRunSignal: (() => void) | null = null;
+
+  constructor(options: LeaderElectorOptions<Fence>) {
+    super();
+    if (typeof options !== 'object' || options === null) {
+      throw new LeaderElectError(ErrorCode.InvalidOption, 'LeaderElector needs an options object');
+    }
+    if (options.backend === undefined || options.backend === null) {
+      throw new LeaderElectError(
+        ErrorCode.MissingBackend,
+        'LeaderElector needs a backend: pass `backend: new MemoryStore().lease(name)` or an etcd/kubernetes backend',
+      );
+    }
+    if (
+      typeof options.backend.attempt !== 'function' ||
+      typeof options.backend.release !== 'function'
+    ) {
+      throw new LeaderElectError(
+        ErrorCode.MissingBackend,
+        'backend does not implement LeaseBackend (attempt, release, close)',
+      );
+    }
+    const identity = options.identity ?? `${hostname()}_${randomUUID()}`;
+    if (typeof identity !== 'string' || identity.trim().length === 0) {
+      throw new LeaderElectError(
+        ErrorCode.InvalidIdentity,
+        `identity must be a non-empty string, got ${JSON.stringify(identity)}`,
+      );
+    }
+    for (const callback of ['onStartedLeading', 'onStoppedLeading', 'onNewLeader'] as const) {
+      const value = options[callback];
+      if (value !== undefined && typeof value !== 'function') {
+        throw new LeaderElectError(ErrorCode.InvalidOption, `${callback} must be a function`);
+      }
+    }
+    this.timings = resolveTimings(options);
+    this.identity = identity;
+    this.name = options.name ?? options.backend.description;
+    this.#options = options;
+    this.#backend = options.backend;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#policy = options.policy ?? defaultBackendPolicy();
+    this.#metrics = options.metrics;
+  }
+
+  /** Current phase: `idle`, `follower`, `leader`, `stopping` or `stopped`. */
+  get phase(): ElectorPhase {
+    return this.#phase;
+  }
+
+  /** True while we hold a valid term, computed from the clock on every call. */
+  isLeader(): boolean {
+    return this.#term?.isValid() ?? false;
+  }
+
+  /** The current term while it is valid, else `null`. */
+  currentTerm(): Term<Fence> | null {
+    const term = this.#term;
+    return term?.isValid() ? term : null;
+  }
+
+  /** The leader as last observed (`undefined` before the first observation). */
+  get leader(): LeaderInfo | undefined {
+    return this.#lastLeader;
+  }
+
+  /** One line with the identity, the timings and the safety margin they give. */
+  describe(): string {
+    const t = this.timings;
+    const skew = Math.round(toleratedRateSkew(t) * 100);
+    return (
+      `LeaderElector "${this.name}" identity=${this.identity} leaseDuration=${t.leaseDuration}ms ` +
+      `renewDeadline=${t.renewDeadline}ms retryPeriod=${t.retryPeriod}ms ` +
+      `safetyMargin=${safetyMargin(t)}ms (tolerates clock-rate differences up to ${skew}%)`
+    );
+  }
+
+  /**
+   * client-go's HealthzAdaptor rule: unhealthy only when we believe we lead but have not renewed
+   * for longer than `leaseDuration + toleranceMs`.
+   */
+  healthz(toleranceMs = DEFAULT_HEALTH_TOLERANCE_MS): HealthStatus {
+    const leading = this.#term !== null;
+    const now = this.#clock.now();
+    if (isHealthy(leading, this.#lastRenewAt, now, this.timings, toleranceMs)) {
+      return { ok: true, message: leading ? 'leading, renewing' : `${this.#phase}` };
+    }
+    const since = Math.round(now - (this.#lastRenewAt ?? now));
+    return {
+      ok: false,
+      message: `leader "${this.name}" has not renewed for ${since} ms (> leaseDuration ${this.timings.leaseDuration} ms + tolerance ${toleranceMs} ms)`,
+    };
+  }
+
+  /**
+   * Starts campaigning. Returns a promise that settles when the elector has stopped (after
+   * `stop()`, the signal's abort, or the end of a one-shot term). Errors never reject it: they
+   * are emitted as `error` events.
+   * @throws `LE_ALREADY_RUNNING` when called twice, `LE_STOPPED` after a stop.
+   */
+  run(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#phase === 'stopped' || this.#phase === 'stopping') {
+      throw new LeaderElectError(
+        ErrorCode.Stopped,
+        `elector "${this.name}" was stopped; create a new LeaderElector to campaign again`,
+      );
+    }
+    if (this.#phase !== 'idle') {
+      throw new LeaderElectError(
+        ErrorCode.AlreadyRunning,
+        `elector "${this.name}" is already running (phase ${this.#phase}); run() may be called once`,
+      );
+    }
+    const done = new Promise<void>((resolve) => {
+      this.#resolveRun = resolve;
+    });
+    const { signal } = options;
+    if (signal !== undefined) {
+      const onAbort = () => void this.stop();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#detachRunSignal = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.#setPhase('follower');
+    this.#campaignStartedAt = this.#clock.now();
+    if (typeof this.#backend.watch === 'function') {
+      try {
+        this.#watch = this.#backend.watch((event) => this.#onWatch(event), {
+          clock: this.#clock,
+          identity: this.identity,
+        });
+      } catch (error) {
+        this.#reportError(toLeaderElectError(error, ErrorCode.BackendError, 'watch failed'));
+      }
+    }
+    if (signal?.aborted) {
+      void this.stop();
+    } else {
+      this.#attempt();
+    }
+    return done;
+  }
+
+  /**
+   * Resolves with the term as soon as we lead (at once if we do).
+   * Rejects with `signal.reason` on abort, or `LE_STOPPED` if the elector stops first.
+   */
+  waitForLeadership(options: { readonly signal?: AbortSignal } = {}): Promise<Term<Fence>> {
+    const current = this.currentTerm();
+    if (current !== null) return Promise.resolve(current);
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#phase === 'stopped' || this.#phase === 'stopping') {
+      return Promise.reject(
+        new LeaderElectError(ErrorCode.Stopped, `elector "${this.name}" is stopped`),
+      );
+    }
+    return new Promise<Term<Fence>>((resolve, reject) => {
+      const cleanup = () => {
+        this.off('startedLeading', onStarted);
+        this.off('stopped', onStopped);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onStarted = (term: Term<Fence>) => {
+        cleanup();
+        resolve(term);
+      };
+      const onStopped = () => {
+        cleanup();
+        reject(new LeaderElectError(ErrorCode.Stopped, `elector "${this.name}" stopped`));
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(signal?.reason);
+      };
+      this.on('startedLeading', onStarted);
+      this.on('stopped', onStopped);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Stops campaigning. A leader aborts `term.signal`, keeps renewing while it waits up to
+   * `stopGracePeriod` for `onStartedLeading`'s promise, calls `onStoppedLeading`, then releases
+   * the lease (unless `releaseOnCancel: false`). Resolves when nothing of the elector is left:
+   * no timers, no watch, no backend call in flight. Idempotent.
+   */
+  stop(): Promise<void> {
+    if (this.#stopPromise === null) {
+      this.#stopPromise = this.#doStop();
+    }
+    return this.#stopPromise;
+  }
+
+  async #doStop(): Promise<void> {
+    const wasIdle = this.#phase === 'idle';
+    this.#setPhase('stopping');
+    this.#detachRunSignal?.();
+    this.#detachRunSignal = null;
+    this.#clearPauseTimer();
+    const term = this.#term;
+    if (term === null) {
+      this.#clearTimer();
+      await this.#abortInFlight();
+    } else {
+      this.#termController?.abort(
+        new LeaderElectError(ErrorCode.NotLeader, `term ${term.token} ended: stopped`),
+      );
+      // Keep renewing during the grace so that nobody else starts while our work winds down.
+      const finished = await this.#awaitWork(this.#work);
+      if (!finished) {
+        this.#reportError(
+          new LeaderElectError(
+            ErrorCode.CallbackFailed,
+            `onStartedLeading of "${this.name}" did not finish within stopGracePeriod (${this.timings.stopGracePeriod} ms) after term.signal aborted; releasing anyway`,
+          ),
+        );
+      }
+      if (this.#term === term) {
+        const stillValid = isTermValid(term.validUntil, this.#clock.now());
+        this.#endTerm('stopped');
+        await this.#abortInFlight();
+        if (this.#options.releaseOnCancel !== false && stillValid) {
+          await this.#release(term.token);
+        }
+      }
+    }
+    await this.#abortInFlight();
+    await Promise.all(this.#abandoned);
+    if (this.#orphanToken !== null) {
+      // An acquisition we had aborted still went through: give it back.
+      const token = this.#orphanToken;
+      this.#orphanToken = null;
+      await this.#release(token);
+    }
+    this.#teardown();
+    if (!wasIdle) await this.#closeBackend();
+    this.#setPhase('stopped');
+    this.emit('stopped');
+    this.#resolveRun?.();
+    this.#resolveRun = null;
+  }
+
+  // ---------------------------------------------------------------- attempts
+
+  #attempt(): void {
+    const phase = this.#phase;
+    if (phase === 'idle' || phase === 'stopped') return;
+    if (this.#term === null && (phase === 'stopping' || this.#campaignBlocked)) return;
+    if (this.#inFlight !== null) {
+      this.#attemptQueued = true;
+      return;
+    }
+    this.#clearTimer();
+    if (this.#expireTermIfDue()) return;
+    const term = this.#term;
+    const mode = term === null ? 'acquire' : 'renew';
+    const startedAt = this.#clock.now();
+    const deadline = callDeadline(mode, startedAt, term?.validUntil ?? null, this.timings);
+    const controller = new AbortController();
+    const deadlineTimer = this.#clock.setTimer(() => {
+      controller.abort(
+        new LeaderElectError(
+          ErrorCode.BackendTimeout,
+          `${mode} of "${this.name}" did not finish within ${Math.round(deadline)} ms`,
+        ),
+      );
+    }, deadline);
+    const call = this.#policy.execute(
+      ({ signal }) =>
+        this.#backend.attempt({
+          mode,
+          ...(term === null ? {} : { token: term.token }),
+          identity: this.identity,
+          leaseDurationMs: this.timings.leaseDuration,
+          clock: this.#clock,
+          signal,
+        }),
+      controller.signal,
+    );
+    const inFlight: InFlight = {
+      controller,
+      done: call.then(
+        (observation) =>
+          this.#settleAttempt(
+            inFlight,
+            deadlineTimer,
+            () => this.#onObservation(mode, term, startedAt, observation),
+            () => {
+              // Aborted by stop, yet the backend committed the acquisition: remember to release.
+              if (observation.kind === 'held' && mode === 'acquire')
+                this.#orphanToken = observation.token;
+            },
+          ),
+        (error: unknown) =>
+          this.#settleAttempt(
+            inFlight,
+            deadlineTimer,
+            () => this.#onAttemptError(mode, term, startedAt, controller.signal, error),
+            () => undefined,
+          ),
+      ),
+    };
+    this.#inFlight = inFlight;
+  }
+
+  #settleAttempt(
+    inFlight: InFlight,
+    deadlineTimer: TimerHandle,
+    onCurrent: () => void,
+    onSuperseded: () => void,
+  ): void {
+    this.#clock.clearTimer(deadlineTimer);
+    if (this.#inFlight !== inFlight) {
+      onSuperseded(); // stop() or the end of the term it renewed took it over
+      return;
+    }
+    this.#inFlight = null;
+    try {
+      onCurrent();
+    } catch (error) {
+      this.#reportError(toLeaderElectError(error, ErrorCode.BackendError, 'internal error'));
+    }
+    if (this.#attemptQueued) {
+      this.#attemptQueued = false;
+      this.#attempt();
+    }
+  }
+
+  #onObservation(
+    mode: 'acquire' | 'renew',
+    termAtStart: Term<Fence> | null,
+    startedAt: number,
+    observation: Observation<Fence>,
+  ): void {
+    const now = this.#clock.now();
+    if (this.#phase === 'stopped') return;
+    if (observation.kind === 'held') {
+      this.#lastErrorKey = null;
+      if (mode === 'acquire') {
+        this.#onAcquired(observation, now);
+      } else if (termAtStart !== null && termAtStart === this.#term) {
+        this.#onRenewed(termAtStart, observation, startedAt, now);
+      }
+      return;
+    }
+    if (mode === 'renew' && termAtStart !== null && termAtStart === this.#term) {
+      this.#metrics?.renewLatency?.(this.name, now - startedAt, false);
+      this.#endTerm('lost');
+    }
+    this.#onNotHeld(observation, now);
+  }
+
+  #onAcquired(observation: LeaseHeld<Fence>, now: number): void {
+    const validUntil = termValidUntil(observation.sentAt, this.timings);
+    if (this.#phase !== 'follower' || this.#campaignBlocked) {
+      // Won while stopping (the abort came too late for the backend): give it back.
+      void this.#release(observation.token);
+      return;
+    }
+    if (!isTermValid(validUntil, now)) {
+      // The answer came after the term would already have ended (slow backend or a pause).
+      // Campaign again at once: the next acquisition gets a new, higher token.
+      this.#scheduleAttempt(0);
+      return;
+    }
+    this.#startTerm(observation, validUntil, now);
+  }
+
+  #onRenewed(
+    term: Term<Fence>,
+    observation: LeaseHeld<Fence>,
+    startedAt: number,
+    now: number,
+  ): void {
+    if (observation.token !== term.token) {
+      this.#endTerm('lost');
+      this.#scheduleAttempt(0);
+      return;
+    }
+    if (!isTermValid(term.validUntil, now)) {
+      // The term lapsed while the renewal was in flight; a term never comes back to life.
+      this.#endTerm('renew-deadline');
+      return;
+    }
+    term.extend(termValidUntil(observation.sentAt, this.timings));
+    this.#lastRenewAt = now;
+    this.#armTermTimer(term, now);
+    this.#metrics?.renewLatency?.(this.name, now - startedAt, true);
+    this.emit('renewed', term, now - startedAt);
+    this.#scheduleAt(nextRenewAt(startedAt, term.validUntil, this.timings), now);
+  }
+
+  #onNotHeld(observation: LeaseNotHeld, now: number): void {
+    if (this.#term !== null) return;
+    this.#observeLeader({ identity: observation.holder, token: observation.token });
+    if (this.#phase !== 'follower') return;
+    const plan = planFollower(observation, now, this.#watchUp, this.timings, this.#random());
+    switch (plan.action) {
+      case 'attempt-now':
+        if (this.#immediateRetries++ < MAX_IMMEDIATE_RETRIES) {
+          this.#scheduleAttempt(0);
+        } else {
+          this.#immediateRetries = 0;
+          this.#schedulePoll();
+        }
+        return;
+      case 'attempt-at':
+        this.#immediateRetries = 0;
+        this.#scheduleAt(plan.at, now);
+        return;
+      case 'wait-for-watch':
+        this.#immediateRetries = 0;
+        this.#clearTimer();
+        return;
+    }
+  }
+
+  #onAttemptError(
+    mode: 'acquire' | 'renew',
+    termAtStart: Term<Fence> | null,
+    startedAt: number,
+    signal: AbortSignal,
+    error: unknown,
+  ): void {
+    if (this.#phase === 'stopped') return;
+    const now = this.#clock.now();
+    const reason = signal.aborted ? signal.reason : error;
+    const typed = toLeaderElectError(
+      reason,
+      ErrorCode.BackendError,
+      `${mode} of "${this.name}" failed`,
+    );
+    this.#reportError(typed);
+    if (mode === 'renew' && termAtStart !== null && termAtStart === this.#term) {
+      this.#metrics?.renewLatency?.(this.name, now - startedAt, false);
+      if (this.#expireTermIfDue()) return;
+      this.#scheduleAt(nextRenewAt(now, termAtStart.validUntil, this.timings), now);
+      return;
+    }
+    if (this.#term === null && this.#phase === 'follower') this.#schedulePoll();
+  }
+
+  // ---------------------------------------------------------------- terms
+
+  #startTerm(observation: LeaseHeld<Fence>, validUntil: number, now: number): void {
+    const controller = new AbortController();
+    const term = new Term<Fence>(
+      this.identity,
+      observation.token,
+      observation.sentAt,
+      validUntil,
+      observation.fence,
+      this.#clock,
+      controller.signal,
+    );
+    this.#term = term;
+    this.#termController = controller;
+    this.#lastRenewAt = now;
+    this.#immediateRetries = 0;
+    this.#setPhase('leader');
+    this.#armTermTimer(term, now);
+    this.#metrics?.leaderStatus?.(this.name, true);
+    this.#metrics?.termStarted?.(this.name, term.token);
+    this.#metrics?.timeToAcquire?.(this.name, now - this.#campaignStartedAt);
+    this.#observeLeader({ identity: this.identity, token: term.token });
+    this.#scheduleAt(nextRenewAt(observation.sentAt, validUntil, this.timings), now);
+
+    let work: Promise<unknown>;
+    try {
+      work = Promise.resolve(this.#options.onStartedLeading?.(term));
+    } catch (error) {
+      work = Promise.reject(error);
+    }
+    this.#work = work.then(
+      () => undefined,
+      (error: unknown) => {
+        if (term.signal.aborted && error === term.signal.reason) return;
+        this.#reportError(
+          toLeaderElectError(
+            error,
+            ErrorCode.CallbackFailed,
+            `onStartedLeading of "${this.name}" failed`,
+          ),
+        );
+        if (this.#term === term && this.#phase === 'leader') this.#stepDown(term);
+      },
+    );
+    this.emit('startedLeading', term);
+  }
+
+  /** Ends the current term: aborts its signal, stops renewing, calls onStoppedLeading. */
+  #endTerm(reason: StopReason): void {
+    const term = this.#term;
+    if (term === null) return;
+    this.#term = null;
+    term.end();
+    this.#termController?.abort(
+      new LeaderElectError(
+        ErrorCode.NotLeader,
+        `term ${term.token} of "${this.name}" ended: ${reason}`,
+      ),
+    );
+    this.#termController = null;
+    this.#clearTermTimer();
+    this.#clearTimer();
+    const renewal = this.#inFlight;
+    if (renewal !== null) {
+      this.#inFlight = null;
+      this.#attemptQueued = false;
+      renewal.controller.abort(new LeaderElectError(ErrorCode.NotLeader, 'term ended'));
+      this.#abandoned.add(renewal.done);
+      void renewal.done.then(() => this.#abandoned.delete(renewal.done));
+    }
+    this.#lastRenewAt = null;
+    this.#metrics?.leaderStatus?.(this.name, false);
+    this.#metrics?.termEnded?.(this.name, reason);
+    if (this.#phase === 'leader') this.#setPhase('follower');
+    this.#callback('onStoppedLeading', () => this.#options.onStoppedLeading?.(term, reason));
+    this.emit('stoppedLeading', term, reason);
+    if (reason !== 'stopped' && this.#phase === 'follower') this.#recampaign(reason);
+  }
+
+  /** onStartedLeading failed while we lead: give the lease to someone else. */
+  #stepDown(term: Term<Fence>): void {
+    this.#endTerm('work-failed');
+    void this.#release(term.token);
+  }
+
+  /** After a loss: wait for the old work to wind down (bounded), then campaign again. */
+  #recampaign(reason: StopReason): void {
+    if (this.#options.oneShot === true) {
+      void this.stop();
+      return;
+    }
+    this.#campaignStartedAt = this.#clock.now();
+    this.#campaignBlocked = true;
+    // After a failed work, let another candidate win the released lease first.
+    const minPause = reason === 'work-failed' ? this.timings.retryPeriod : 0;
+    let workDone = this.#work === null;
+    let pauseDone = minPause === 0;
+    const resume = () => {
+      if (!workDone || !pauseDone || !this.#campaignBlocked) return;
+      this.#campaignBlocked = false;
+      this.#clearPauseTimer();
+      this.#attempt();
+    };
+    if (!pauseDone) {
+      this.#pauseTimer = this.#clock.setTimer(() => {
+        this.#pauseTimer = null;
+        pauseDone = true;
+        resume();
+      }, minPause);
+    }
+    if (!workDone) {
+      void this.#awaitWork(this.#work).then(() => {
+        workDone = true;
+        resume();
+      });
+    }
+    resume();
+  }
+
+  #expireTermIfDue(): boolean {
+    const term = this.#term;
+    if (term === null || isTermValid(term.validUntil, this.#clock.now())) return false;
+    this.#endTerm('renew-deadline');
+    return true;
+  }
+
+  #armTermTimer(term: Term<Fence>, now: number): void {
+    this.#clearTermTimer();
+    this.#termTimer = this.#clock.setTimer(() => {
+      this.#termTimer = null;
+      if (this.#term === term)
+        this.#expireTermIfDue() || this.#armTermTimer(term, this.#clock.now());
+    }, term.validUntil - now);
+  }
+
+  // ---------------------------------------------------------------- watch
+
+  #onWatch(event: WatchEvent): void {
+    if (this.#phase === 'idle' || this.#phase === 'stopped') return;
+    if (this.#expireTermIfDue()) return;
+    switch (event.type) {
+      case 'up':
+        this.#watchUp = true;
+        return;
+      case 'down':
+        this.#watchUp = false;
+        if (event.error !== undefined) {
+          this.#reportError(
+            toLeaderElectError(event.error, ErrorCode.BackendUnavailable, 'watch failed'),
+          );
+        }
+        if (this.#term === null && this.#timer === null && this.#inFlight === null)
+          this.#schedulePoll();
+        return;
+      case 'changed':
+        this.#attempt();
+        return;
+      case 'observed': {
+        const { observation } = event;
+        if (this.#term !== null) {
+          // Another holder (or a released record) while we lead: confirm with a renewal, which
+          // reveals the loss through its compare-and-swap. A stale watch event cannot end a term.
+          if (observation.holder !== this.identity) this.#attempt();
+          return;
+        }
+        if (this.#inFlight !== null) {
+          this.#attemptQueued ||= observation.holder === null;
+          this.#observeLeader({ identity: observation.holder, token: observation.token });
+          return;
+        }
+        this.#onNotHeld(observation, this.#clock.now());
+        return;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  #observeLeader(leader: LeaderInfo): void {
+    const last = this.#lastLeader;
+    if (last !== undefined && last.identity === leader.identity && last.token === leader.token)
+      return;
+    this.#lastLeader = leader;
+    this.#callback('onNewLeader', () => this.#options.onNewLeader?.(leader));
+    this.emit('newLeader', leader);
+  }
+
+  #scheduleAttempt(delayMs: number): void {
+    this.#scheduleAt(this.#clock.now() + delayMs, this.#clock.now());
+  }
+
+  #schedulePoll(): void {
+    const delay = this.timings.retryPeriod * (1 + this.#random() * 1.2);
+    this.#scheduleAttempt(delay);
+  }
+
+  #scheduleAt(at: number, now: number): void {
+    this.#clearTimer();
+    this.#timer = this.#clock.setTimer(
+      () => {
+        this.#timer = null;
+        this.#attempt();
+      },
+      Math.max(0, at - now),
+    );
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== null) {
+      this.#clock.clearTimer(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  #clearTermTimer(): void {
+    if (this.#termTimer !== null) {
+      this.#clock.clearTimer(this.#termTimer);
+      this.#termTimer = null;
+    }
+  }
+
+  #clearPauseTimer(): void {
+    if (this.#pauseTimer !== null) {
+      this.#clock.clearTimer(this.#pauseTimer);
+      this.#pauseTimer = null;
+    }
+  }
+
+  /** Resolves true if `work` settled within stopGracePeriod, false otherwise. */
+  #awaitWork(work: Promise<void> | null): Promise<boolean> {
+    if (work === null) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = this.#clock.setTimer(() => resolve(false), this.timings.stopGracePeriod);
+      void work.then(() => {
+        this.#clock.clearTimer(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  async #abortInFlight(): Promise<void> {
+    const inFlight = this.#inFlight;
+    this.#attemptQueued = false;
+    if (inFlight === null) return;
+    this.#inFlight = null;
+    inFlight.controller.abort(
+      new LeaderElectError(ErrorCode.Aborted, `elector "${this.name}" is stopping`),
+    );
+    await inFlight.done;
+  }
+
+  async #release(token: bigint): Promise<void> {
+    const controller = new AbortController();
+    const timer = this.#clock.setTimer(
+      () =>
+        controller.abort(
+          new LeaderElectError(ErrorCode.BackendTimeout, `release of "${this.name}" timed out`),
+        ),
+      this.timings.renewDeadline,
+    );
+    try {
+      await this.#backend.release({
+        identity: this.identity,
+        token,
+        clock: this.#clock,
+        signal: controller.signal,
+      });
+      this.#observeLeader({ identity: null, token: null });
+    } catch (error) {
+      this.#reportError(
+        toLeaderElectError(error, ErrorCode.BackendError, `release of "${this.name}" failed`),
+      );
+    } finally {
+      this.#clock.clearTimer(timer);
+    }
+  }
+
+  #teardown(): void {
+    this.#clearTimer();
+    this.#clearTermTimer();
+    this.#clearPauseTimer();
+    this.#watch?.close();
+    this.#watch = null;
+    this.#watchUp = false;
+  }
+
+  async #closeBackend(): Promise<void> {
+    try {
+      await this.#backend.close();
+    } catch (error) {
+      this.#reportError(
+        toLeaderElectError(error, ErrorCode.BackendError, 'closing the backend failed'),
+      );
+    }
+  }
+
+  #setPhase(phase: ElectorPhase): void {
+    if (this.#phase === phase) return;
+    this.#phase = phase;
+    this.emit('phase', phase);
+  }
+
+  #callback(name: string, invoke: () => unknown): void {
+    try {
+      const result = invoke();
+      if (result instanceof Promise) {
+        result.catch((error: unknown) =>
+          this.#reportError(
+            toLeaderElectError(error, ErrorCode.CallbackFailed, `${name} of "${this.name}" failed`),
+          ),
+        );
+      }
+    } catch (error) {
+      this.#reportError(
+        toLeaderElectError(error, ErrorCode.CallbackFailed, `${name} of "${this.name}" failed`),
+      );
+    }
+  }
+
+  #reportError(error: LeaderElectError): void {
+    const key = `${error.code}:${error.message}`;
+    if (key === this.#lastErrorKey) return;
+    this.#lastErrorKey = key;
+    if (isLeaderElectError(error) && this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', error);
+      } catch {
+        // A throwing error listener must not break the elector.
+      }
+    }
+  }
+}

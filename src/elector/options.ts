@@ -1,0 +1,94 @@
+import type { IPolicy } from 'cockatiel';
+import type { LeaseBackend } from '../backend/lease-backend.js';
+import type { Clock } from '../clock.js';
+import type { ElectionMetrics } from '../observability/metrics.js';
+import type { LeaderInfo, StopReason } from './events.js';
+import type { Term } from './term.js';
+
+/** client-go's jitter factor: follower retries wait `retryPeriod × (1 + rand × 1.2)`. */
+export const JITTER_FACTOR = 1.2;
+
+export const DEFAULT_LEASE_DURATION_MS = 15_000;
+export const DEFAULT_RENEW_DEADLINE_MS = 10_000;
+export const DEFAULT_RETRY_PERIOD_MS = 2_000;
+
+export interface LeaderElectorOptions<Fence = undefined> {
+  /** Where the lease lives: `store.lease(name)`, `etcdBackend(...)`, `kubernetesBackend(...)`. */
+  readonly backend: LeaseBackend<Fence>;
+
+  /**
+   * This candidate's identity, unique among all candidates of the election.
+   * @default `${os.hostname()}_${randomUUID()}`
+   */
+  readonly identity?: string;
+
+  /**
+   * Name used in metrics, health messages and errors.
+   * @default the backend's description
+   */
+  readonly name?: string;
+
+  /**
+   * How long followers wait, from when they first observe a holder's latest renewal, before
+   * they take the lease over. Must exceed `renewDeadline`.
+   * @default 15000
+   */
+  readonly leaseDuration?: number;
+
+  /**
+   * How long a leader keeps leading after the send time of its last successful renewal.
+   * `term.signal` aborts then at the latest. Must exceed `1.2 × retryPeriod`.
+   * @default 10000
+   */
+  readonly renewDeadline?: number;
+
+  /**
+   * Interval between renewals, and between a follower's polls while its watch is down.
+   * @default 2000
+   */
+  readonly retryPeriod?: number;
+
+  /**
+   * Release the lease on `stop()` (after the leader's work finished or the grace elapsed), so
+   * the next candidate takes over at once instead of after expiry.
+   * @default true
+   */
+  readonly releaseOnCancel?: boolean;
+
+  /**
+   * On `stop()` and after a loss, how long to wait for `onStartedLeading`'s promise after
+   * aborting `term.signal`. During this grace a stopping leader keeps renewing, so nobody else
+   * starts while its work winds down.
+   * @default renewDeadline
+   */
+  readonly stopGracePeriod?: number;
+
+  /**
+   * Campaign for one term only: after the first term ends the elector stops by itself.
+   * @default false (campaign again after a loss)
+   */
+  readonly oneShot?: boolean;
+
+  /** Called when a term starts. Its promise is awaited (up to `stopGracePeriod`) on stop. */
+  readonly onStartedLeading?: (term: Term<Fence>) => void | Promise<void>;
+  /** Called once per term that actually started, when it ends. */
+  readonly onStoppedLeading?: (term: Term<Fence>, reason: StopReason) => void | Promise<void>;
+  /** Called in order, de-duplicated, whenever the observed leader changes (`identity: null`: none). */
+  readonly onNewLeader?: (leader: LeaderInfo) => void;
+
+  /** Resilience policy wrapped around every backend call. @default retry transient errors twice with a short backoff */
+  readonly policy?: IPolicy;
+  /** Metrics sink (see `leader-elect/prometheus`). */
+  readonly metrics?: ElectionMetrics;
+  /** Clock for all lease decisions. @default the monotonic process clock */
+  readonly clock?: Clock;
+  /** Random source in [0, 1) for jitter. @default Math.random */
+  readonly random?: () => number;
+}
+
+export interface Timings {
+  readonly leaseDuration: number;
+  readonly renewDeadline: number;
+  readonly retryPeriod: number;
+  readonly stopGracePeriod: number;
+}

@@ -1,0 +1,63 @@
+// The public API, listed by name: nothing is exported by accident.
+export type {
+  AttemptRequest,
+  BackendContext,
+  LeaseBackend,
+  LeaseHeld,
+  LeaseNotHeld,
+  Observation,
+  ReleaseRequest,
+  WatchEvent,
+  WatchHandle,
+  WatchListener,
+} from './backend/lease-backend.js';
+export { formatMicroTime, parseLeaseRecord } from './backend/lease-record.js';
+export {
+  RecordLeaseBackend,
+  type RecordLeaseBackendOptions,
+} from './backend/record-lease-backend.js';
+export type {
+  LeaseRecord,
+  RecordStore,
+  RecordWatchEvent,
+  StoredRecord,
+} from './backend/record-store.js';
+export { defaultBackendPolicy } from './backend/resilience.js';
+export { type Clock, systemClock, type TimerHandle } from './clock.js';
+export {
+  jitteredRetry,
+  resolveTimings,
+  safetyMargin,
+  type TimingInput,
+  toleratedRateSkew,
+} from './elector/decisions.js';
+export type {
+  ElectorEvents,
+  ElectorPhase,
+  LeaderInfo,
+  StopReason,
+} from './elector/events.js';
+export {
+  DEFAULT_HEALTH_TOLERANCE_MS,
+  type HealthStatus,
+  LeaderElector,
+} from './elector/leader-elector.js';
+export {
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_RENEW_DEADLINE_MS,
+  DEFAULT_RETRY_PERIOD_MS,
+  JITTER_FACTOR,
+  type LeaderElectorOptions,
+  type Timings,
+} from './elector/options.js';
+export { Term } from './elector/term.js';
+export {
+  ErrorCode,
+  hasErrorCode,
+  isLeaderElectError,
+  isTransientError,
+  LeaderElectError,
+  type LeaderElectErrorOptions,
+} from './errors.js';
+export { MemoryStore } from './memory/memory-store.js';
+export type { ElectionMetrics } from './observability/metrics.js';

@@ -1,0 +1,1 @@
+export { FakeClock, flushMicrotasks } from './fake-clock.js';
