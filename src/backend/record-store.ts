@@ -55,6 +55,8 @@ export interface RecordStore {
     version: string,
     signal: AbortSignal,
   ): Promise<StoredRecord>;
-  /** Optional: pushes every new version of the record (and `null` on deletion). */
-  watch?(name: string, listener: (event: RecordWatchEvent) => void): WatchHandle;
+  /** Optional: pushes every new version of the record (and `null` on deletion), in write order. */
+  readonly watch?:
+    | ((name: string, listener: (event: RecordWatchEvent) => void) => WatchHandle)
+    | undefined;
 }
