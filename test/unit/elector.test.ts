@@ -295,7 +295,9 @@ describe('callbacks, events and stop', () => {
             }, 5_000);
           });
         }),
-      onStoppedLeading: (_t, reason) => order.push(`onStoppedLeading ${reason} ${clock.now()}`),
+      onStoppedLeading: (_t, reason) => {
+        order.push(`onStoppedLeading ${reason} ${clock.now()}`);
+      },
     });
     void a.run();
     await clock.advance(1_000);
