@@ -81,7 +81,44 @@ export class RecordLeaseBackend implements LeaseBackend {
         if (!hasErrorCode(error, ErrorCode.Conflict) && !isRetryable(error)) throw error;
       }
     }
+    const direct = this.directAcquisition(request);
+    if (direct !== null) return direct;
     return this.attemptSlow(request);
+  }
+
+  /**
+   * When our latest observation (usually pushed by the watch) already shows the lease free,
+   * released or expired, write on that version at once: the compare-and-swap guarantees the
+   * record is still the one we judged, and it saves a read. A graceful handoff then costs one
+   * watch event plus one write.
+   */
+  private directAcquisition(request: AttemptRequest): Promise<Observation> | null {
+    const observed = this.observed;
+    if (request.mode !== 'acquire' || observed === null) return null;
+    const { clock, identity, signal } = request;
+    const { record, version } = observed;
+    const free =
+      record.holderIdentity === '' ||
+      record.holderIdentity === identity ||
+      observed.at + record.leaseDurationMs <= clock.now();
+    if (!free) return null;
+    const wall = formatMicroTime(clock.wallNow());
+    const next: LeaseRecord = {
+      ...record,
+      holderIdentity: identity,
+      leaseDurationMs: request.leaseDurationMs,
+      acquireTime: wall,
+      renewTime: wall,
+      leaseTransitions: record.leaseTransitions + 1,
+    };
+    const sentAt = clock.now();
+    return this.store.update(this.name, next, version, signal).then(
+      (stored) => this.wrote(stored, next, sentAt, clock),
+      (error: unknown) => {
+        if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
+        return this.observeAfterConflict(request);
+      },
+    );
   }
 
   private async attemptSlow(request: AttemptRequest): Promise<Observation> {

@@ -82,6 +82,8 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   #termTimer: TimerHandle | null = null;
   /** Next attempt (follower) or renewal (leader). */
   #timer: TimerHandle | null = null;
+  /** Bumped to cancel an attempt queued as a microtask (the zero-delay form of #timer). */
+  #immediateGeneration = 0;
   /** Timer that ends a campaign pause (after a loss, while the old work winds down). */
   #pauseTimer: TimerHandle | null = null;
   #inFlight: InFlight | null = null;
@@ -743,6 +745,14 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
 
   #scheduleAt(at: number, now: number): void {
     this.#clearTimer();
+    if (at <= now) {
+      // Due now: run after the current call stack, without a timer's ≥ 1 ms rounding.
+      const generation = this.#immediateGeneration;
+      queueMicrotask(() => {
+        if (generation === this.#immediateGeneration) this.#attempt();
+      });
+      return;
+    }
     this.#timer = this.#clock.setTimer(
       () => {
         this.#timer = null;
@@ -753,6 +763,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   }
 
   #clearTimer(): void {
+    this.#immediateGeneration++;
     if (this.#timer !== null) {
       this.#clock.clearTimer(this.#timer);
       this.#timer = null;

@@ -276,7 +276,8 @@ describe('callbacks, events and stop', () => {
       { identity: 'a', token: 0n },
       { identity: null, token: null }, // a released
       { identity: 'b', token: 1n },
-      { identity: null, token: null },
+      { identity: null, token: null }, // b released
+      { identity: 'c', token: 2n }, // seen by b's watch before its stop completed
     ]);
   });
 

@@ -1,0 +1,22 @@
+/** Percentile by nearest rank over a sorted copy; p in [0, 100]. */
+export function percentile(values, p) {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+}
+
+export function summarize(values) {
+  return {
+    p50Ms: round(percentile(values, 50)),
+    p99Ms: round(percentile(values, 99)),
+    maxMs: round(Math.max(...values)),
+  };
+}
+
+export function round(value, digits = 3) {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
