@@ -10,6 +10,7 @@ export default defineConfig({
             'test/unit/**/*.test.ts',
             'test/property/**/*.test.ts',
             'test/conformance/memory.test.ts',
+            'test/cli/**/*.test.ts',
           ],
           testTimeout: 30_000,
         },
