@@ -50,6 +50,8 @@ export interface AttemptRequest extends BackendContext {
   readonly leaseDurationMs: number;
   /** Aborted at the call's deadline (bounded by the renew deadline) or when the elector stops. */
   readonly signal: AbortSignal;
+  /** Called when a renewal had to fall back to a slower path (client-go's `slowpath` metric). */
+  readonly onSlowPath?: () => void;
 }
 
 export interface ReleaseRequest extends BackendContext {

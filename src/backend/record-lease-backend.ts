@@ -78,6 +78,7 @@ export class RecordLeaseBackend implements LeaseBackend {
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         this.options.onSlowPath?.();
+        request.onSlowPath?.();
         if (!hasErrorCode(error, ErrorCode.Conflict) && !isRetryable(error)) throw error;
       }
     }

@@ -227,6 +227,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       this.#detachRunSignal = () => signal.removeEventListener('abort', onAbort);
     }
     this.#setPhase('follower');
+    this.#metric((m) => m.leaderStatus?.(this.name, false));
     this.#campaignStartedAt = this.#clock.now();
     if (typeof this.#backend.watch === 'function') {
       try {
@@ -380,6 +381,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
           leaseDurationMs: this.timings.leaseDuration,
           clock: this.#clock,
           signal,
+          onSlowPath: this.#onSlowPath,
         }),
       controller.signal,
     );
@@ -450,7 +452,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       return;
     }
     if (mode === 'renew' && termAtStart !== null && termAtStart === this.#term) {
-      this.#metrics?.renewLatency?.(this.name, now - startedAt, false);
+      this.#metric((m) => m.renewLatency?.(this.name, now - startedAt, false));
       this.#endTerm('lost');
     }
     this.#onNotHeld(observation, now);
@@ -491,7 +493,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     term.extend(termValidUntil(observation.sentAt, this.timings));
     this.#lastRenewAt = now;
     this.#armTermTimer(term, now);
-    this.#metrics?.renewLatency?.(this.name, now - startedAt, true);
+    this.#metric((m) => m.renewLatency?.(this.name, now - startedAt, true));
     this.emit('renewed', term, now - startedAt);
     this.#scheduleAt(nextRenewAt(startedAt, term.validUntil, this.timings), now);
   }
@@ -538,7 +540,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     );
     this.#reportError(typed);
     if (mode === 'renew' && termAtStart !== null && termAtStart === this.#term) {
-      this.#metrics?.renewLatency?.(this.name, now - startedAt, false);
+      this.#metric((m) => m.renewLatency?.(this.name, now - startedAt, false));
       if (this.#expireTermIfDue()) return;
       this.#scheduleAt(nextRenewAt(now, termAtStart.validUntil, this.timings), now);
       return;
@@ -565,9 +567,9 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     this.#immediateRetries = 0;
     this.#setPhase('leader');
     this.#armTermTimer(term, now);
-    this.#metrics?.leaderStatus?.(this.name, true);
-    this.#metrics?.termStarted?.(this.name, term.token);
-    this.#metrics?.timeToAcquire?.(this.name, now - this.#campaignStartedAt);
+    this.#metric((m) => m.leaderStatus?.(this.name, true));
+    this.#metric((m) => m.termStarted?.(this.name, term.token));
+    this.#metric((m) => m.timeToAcquire?.(this.name, now - this.#campaignStartedAt));
     this.#observeLeader({ identity: this.identity, token: term.token });
     this.#scheduleAt(nextRenewAt(observation.sentAt, validUntil, this.timings), now);
 
@@ -618,8 +620,8 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       void renewal.done.then(() => this.#abandoned.delete(renewal.done));
     }
     this.#lastRenewAt = null;
-    this.#metrics?.leaderStatus?.(this.name, false);
-    this.#metrics?.termEnded?.(this.name, reason);
+    this.#metric((m) => m.leaderStatus?.(this.name, false));
+    this.#metric((m) => m.termEnded?.(this.name, reason));
     if (this.#phase === 'leader') this.#setPhase('follower');
     this.#callback('onStoppedLeading', () => this.#options.onStoppedLeading?.(term, reason));
     this.emit('stoppedLeading', term, reason);
@@ -851,6 +853,20 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       );
     }
   }
+
+  /** Calls the metrics sink; a failing sink never affects the election. */
+  #metric(record: (metrics: ElectionMetrics) => void): void {
+    if (this.#metrics === undefined) return;
+    try {
+      record(this.#metrics);
+    } catch {
+      // Metrics are best effort.
+    }
+  }
+
+  readonly #onSlowPath = (): void => {
+    this.#metric((m) => m.slowPath?.(this.name));
+  };
 
   #setPhase(phase: ElectorPhase): void {
     if (this.#phase === phase) return;

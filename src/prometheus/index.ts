@@ -1,0 +1,1 @@
+export { type PrometheusMetricsOptions, prometheusMetrics } from './prometheus-metrics.js';
