@@ -2,9 +2,11 @@
 export type {
   AttemptRequest,
   BackendContext,
+  InspectRequest,
   LeaseBackend,
   LeaseHeld,
   LeaseNotHeld,
+  LeaseStatus,
   Observation,
   ReleaseRequest,
   WatchEvent,

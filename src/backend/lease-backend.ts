@@ -30,6 +30,12 @@ export interface LeaseBackend<Fence = undefined> {
    */
   watch?(listener: WatchListener, context: BackendContext): WatchHandle;
 
+  /**
+   * Optional read-only look at the lease, without campaigning (for `leader-elect status` and
+   * dashboards).
+   */
+  inspect?(request: InspectRequest): Promise<LeaseStatus>;
+
   /** Frees everything the backend holds for this election. Idempotent. */
   close(): Promise<void>;
 }
@@ -57,6 +63,28 @@ export interface AttemptRequest extends BackendContext {
 export interface ReleaseRequest extends BackendContext {
   readonly token: bigint;
   readonly signal: AbortSignal;
+}
+
+export interface InspectRequest {
+  readonly signal: AbortSignal;
+}
+
+/** What a read-only look at the lease shows. */
+export interface LeaseStatus {
+  /** Identity of the holder; `null` when free or released. */
+  readonly holder: string | null;
+  /** The holder's fencing token. */
+  readonly token: bigint | null;
+  /** The holder's declared lease duration in milliseconds, when recorded. */
+  readonly leaseDurationMs: number | null;
+  /**
+   * Time left on the holder's lease as the server counts it (etcd's TTL), when the backend knows
+   * it; `null` when expiry is judged by observers (record stores): then it is at most
+   * `leaseDurationMs` from now.
+   */
+  readonly remainingMs: number | null;
+  /** The holder's last renewal as recorded (remote wall clock: data, never trusted as time). */
+  readonly renewTime: string | null;
 }
 
 /** We hold the lease. */

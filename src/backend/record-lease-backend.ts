@@ -3,8 +3,10 @@ import { ErrorCode, hasErrorCode, LeaderElectError } from '../errors.js';
 import type {
   AttemptRequest,
   BackendContext,
+  InspectRequest,
   LeaseBackend,
   LeaseNotHeld,
+  LeaseStatus,
   Observation,
   ReleaseRequest,
   WatchHandle,
@@ -209,6 +211,28 @@ export class RecordLeaseBackend implements LeaseBackend {
       };
     }
     return notHeld(record, observed.at + record.leaseDurationMs);
+  }
+
+  async inspect(request: InspectRequest): Promise<LeaseStatus> {
+    this.assertOpen();
+    const current = await this.store.get(this.name, request.signal);
+    if (current === null) {
+      return {
+        holder: null,
+        token: null,
+        leaseDurationMs: null,
+        remainingMs: null,
+        renewTime: null,
+      };
+    }
+    const record = this.parse(current);
+    return {
+      holder: record.holderIdentity === '' ? null : record.holderIdentity,
+      token: BigInt(record.leaseTransitions),
+      leaseDurationMs: record.leaseDurationMs,
+      remainingMs: null,
+      renewTime: record.renewTime,
+    };
   }
 
   async release(request: ReleaseRequest): Promise<void> {
