@@ -215,3 +215,32 @@ describe('RecordLeaseBackend (client-go algorithm)', () => {
     await expect(a.acquire()).rejects.toMatchObject({ code: ErrorCode.Stopped });
   });
 });
+
+test('inspect shows holder, token and recorded renewal without campaigning', async () => {
+  const clock = new FakeClock();
+  const store = new InstrumentedStore();
+  const observer = new RecordLeaseBackend(store, 'lease');
+  expect(await observer.inspect({ signal })).toEqual({
+    holder: null,
+    token: null,
+    leaseDurationMs: null,
+    remainingMs: null,
+    renewTime: null,
+  });
+  await new RecordLeaseBackend(store, 'lease').attempt({
+    mode: 'acquire',
+    identity: 'a',
+    leaseDurationMs: LEASE,
+    clock,
+    signal,
+  });
+  store.calls.length = 0;
+  expect(await observer.inspect({ signal })).toEqual({
+    holder: 'a',
+    token: 0n,
+    leaseDurationMs: LEASE,
+    remainingMs: null,
+    renewTime: formatMicroTime(clock.wallNow()),
+  });
+  expect(store.calls).toEqual(['get']);
+});
