@@ -4,15 +4,28 @@ export default defineConfig({
   test: {
     projects: [
       {
+        // No server: the elector on a fake clock, the property test, the memory backend's
+        // conformance run and the CLI demo.
         test: {
           name: 'unit',
           include: [
             'test/unit/**/*.test.ts',
             'test/property/**/*.test.ts',
             'test/conformance/memory.test.ts',
-            'test/cli/**/*.test.ts',
+            'test/cli/demo.test.ts',
           ],
           testTimeout: 30_000,
+        },
+      },
+      {
+        // A real three-member etcd cluster built from source (test/env), started once.
+        test: {
+          name: 'etcd',
+          include: ['test/env/etcd-env.test.ts'],
+          globalSetup: ['test/env/global-setup-etcd.mjs'],
+          testTimeout: 60_000,
+          hookTimeout: 900_000,
+          fileParallelism: false,
         },
       },
     ],

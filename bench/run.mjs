@@ -56,7 +56,9 @@ const rows = [];
 
 async function runScenario(backend, scenario) {
   const timings = MEMORY_TIMINGS;
-  const trials = explicitTrials ?? (scenario === 'graceful' ? (values.quick ? 50 : 500) : values.quick ? 10 : 40);
+  const trials =
+    explicitTrials ??
+    (scenario === 'graceful' ? (values.quick ? 50 : 500) : values.quick ? 10 : 40);
   const latencies = [];
   const excesses = [];
   const started = performance.now();
@@ -106,7 +108,9 @@ for (const backend of backends) {
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
 console.log(`\nfailover latency (ms) — ${machine}\n`);
-console.log('| backend | scenario | implementation | trials | lease/renew/retry (ms) | p50 | p99 | max | excess p50 | excess p99 |');
+console.log(
+  '| backend | scenario | implementation | trials | lease/renew/retry (ms) | p50 | p99 | max | excess p50 | excess p99 |',
+);
 console.log('|---|---|---|---:|---|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(

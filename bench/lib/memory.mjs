@@ -42,7 +42,12 @@ export async function crashTrial(timings, index, random = Math.random) {
   const store = new MemoryStore();
   const name = `crash-${index}`;
   let startedAt = 0;
-  const a = new LeaderElector({ backend: store.lease(name), identity: 'a', ...timings, releaseOnCancel: false });
+  const a = new LeaderElector({
+    backend: store.lease(name),
+    identity: 'a',
+    ...timings,
+    releaseOnCancel: false,
+  });
   const b = new LeaderElector({
     backend: store.lease(name),
     identity: 'b',

@@ -26,5 +26,7 @@ test('`leader-elect demo` shows a crash failover and a graceful handoff, and exi
 test('unknown commands exit 2 with one clear line', () => {
   const result = spawnSync(process.execPath, [main, 'frobnicate'], { encoding: 'utf8' });
   expect(result.status).toBe(2);
-  expect(result.stderr.trim()).toBe('leader-elect: unknown command "frobnicate"; run "leader-elect --help"');
+  expect(result.stderr.trim()).toBe(
+    'leader-elect: unknown command "frobnicate"; run "leader-elect --help"',
+  );
 });
