@@ -87,6 +87,8 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   /** Timer that ends a campaign pause (after a loss, while the old work winds down). */
   #pauseTimer: TimerHandle | null = null;
   #inFlight: InFlight | null = null;
+  /** Pending waits for the leader's work; teardown ends them so no grace timer outlives stop(). */
+  readonly #graceWaits = new Set<(settled: boolean) => void>();
   /** Calls we stopped waiting for; stop() awaits them so nothing outlives the elector. */
   readonly #abandoned = new Set<Promise<void>>();
   /** Token of an acquisition that succeeded after we had stopped waiting for it. */
@@ -500,7 +502,10 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
 
   #onNotHeld(observation: LeaseNotHeld, now: number): void {
     if (this.#term !== null) return;
-    this.#observeLeader({ identity: observation.holder, token: observation.token });
+    // A record still naming us (a lapsed term of ours) is not a leader worth announcing.
+    if (observation.holder !== this.identity) {
+      this.#observeLeader({ identity: observation.holder, token: observation.token });
+    }
     if (this.#phase !== 'follower') return;
     const plan = planFollower(observation, now, this.#watchUp, this.timings, this.#random());
     switch (plan.action) {
@@ -786,15 +791,18 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     }
   }
 
-  /** Resolves true if `work` settled within stopGracePeriod, false otherwise. */
+  /** Resolves true if `work` settled within stopGracePeriod, false otherwise (or on teardown). */
   #awaitWork(work: Promise<void> | null): Promise<boolean> {
     if (work === null) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
-      const timer = this.#clock.setTimer(() => resolve(false), this.timings.stopGracePeriod);
-      void work.then(() => {
+      const finish = (settled: boolean) => {
+        if (!this.#graceWaits.delete(finish)) return;
         this.#clock.clearTimer(timer);
-        resolve(true);
-      });
+        resolve(settled);
+      };
+      const timer = this.#clock.setTimer(() => finish(false), this.timings.stopGracePeriod);
+      this.#graceWaits.add(finish);
+      void work.then(() => finish(true));
     });
   }
 
@@ -836,6 +844,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   }
 
   #teardown(): void {
+    for (const finish of [...this.#graceWaits]) finish(false);
     this.#clearTimer();
     this.#clearTermTimer();
     this.#clearPauseTimer();

@@ -448,3 +448,18 @@ describe('callbacks, events and stop', () => {
     expect(errors[0]!.message).toContain('leaseDurationMs must be a positive integer');
   });
 });
+
+test('stop while a lost term’s work is still winding down leaves no grace timer behind', async () => {
+  clock = new FakeClock();
+  const store = new MemoryStore();
+  const a = make(store, 'a', { onStartedLeading: () => new Promise<void>(() => {}) });
+  void a.run();
+  await clock.advance(0);
+  const current = store.inspect('e')!.data as Record<string, unknown>;
+  store.putRaw('e', { ...current, holderIdentity: 'intruder' });
+  await clock.advance(0); // lost: re-candidacy waits for the (never ending) work
+  const stopping = a.stop();
+  await clock.advance(0);
+  await stopping;
+  expect(clock.pendingTimers).toBe(0);
+});
