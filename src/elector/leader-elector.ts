@@ -344,7 +344,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     this.#teardown();
     if (!wasIdle) await this.#closeBackend();
     this.#setPhase('stopped');
-    this.emit('stopped');
+    this.#emitSafe('stopped');
     this.#resolveRun?.();
     this.#resolveRun = null;
   }
@@ -496,7 +496,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     this.#lastRenewAt = now;
     this.#armTermTimer(term, now);
     this.#metric((m) => m.renewLatency?.(this.name, now - startedAt, true));
-    this.emit('renewed', term, now - startedAt);
+    this.#emitSafe('renewed', term, now - startedAt);
     this.#scheduleAt(nextRenewAt(startedAt, term.validUntil, this.timings), now);
   }
 
@@ -598,7 +598,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
         if (this.#term === term && this.#phase === 'leader') this.#stepDown(term);
       },
     );
-    this.emit('startedLeading', term);
+    this.#emitSafe('startedLeading', term);
   }
 
   /** Ends the current term: aborts its signal, stops renewing, calls onStoppedLeading. */
@@ -629,7 +629,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     this.#metric((m) => m.termEnded?.(this.name, reason));
     if (this.#phase === 'leader') this.#setPhase('follower');
     this.#callback('onStoppedLeading', () => this.#options.onStoppedLeading?.(term, reason));
-    this.emit('stoppedLeading', term, reason);
+    this.#emitSafe('stoppedLeading', term, reason);
     if (reason !== 'stopped' && this.#phase === 'follower') this.#recampaign(reason);
   }
 
@@ -738,7 +738,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       return;
     this.#lastLeader = leader;
     this.#callback('onNewLeader', () => this.#options.onNewLeader?.(leader));
-    this.emit('newLeader', leader);
+    this.#emitSafe('newLeader', leader);
   }
 
   #scheduleAttempt(delayMs: number): void {
@@ -880,7 +880,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   #setPhase(phase: ElectorPhase): void {
     if (this.#phase === phase) return;
     this.#phase = phase;
-    this.emit('phase', phase);
+    this.#emitSafe('phase', phase);
   }
 
   #callback(name: string, invoke: () => unknown): void {
@@ -896,6 +896,24 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     } catch (error) {
       this.#reportError(
         toLeaderElectError(error, ErrorCode.CallbackFailed, `${name} of "${this.name}" failed`),
+      );
+    }
+  }
+
+  /** Emits to user listeners; a throwing listener is reported, never propagated into the elector. */
+  #emitSafe<E extends Exclude<keyof ElectorEvents<Fence>, 'error'>>(
+    event: E,
+    ...args: EventEmitter.ArgumentMap<ElectorEvents<Fence>>[Extract<E, keyof ElectorEvents<Fence>>]
+  ): void {
+    try {
+      this.emit(event, ...args);
+    } catch (error) {
+      this.#reportError(
+        toLeaderElectError(
+          error,
+          ErrorCode.CallbackFailed,
+          `a "${String(event)}" listener of "${this.name}" threw`,
+        ),
       );
     }
   }

@@ -463,3 +463,20 @@ test('stop while a lost term’s work is still winding down leaves no grace time
   await stopping;
   expect(clock.pendingTimers).toBe(0);
 });
+
+test('a throwing event listener is reported as an error event and the elector carries on', async () => {
+  clock = new FakeClock();
+  const store = new MemoryStore();
+  const a = make(store, 'a');
+  const { errors, log } = collect(a);
+  a.on('stoppedLeading', () => {
+    throw new Error('listener bug');
+  });
+  void a.run();
+  await clock.advance(0);
+  const current = store.inspect('e')!.data as Record<string, unknown>;
+  store.putRaw('e', { ...current, holderIdentity: '' }); // released behind our back: loss, then re-acquire
+  await clock.advance(0);
+  expect(log).toEqual(['started 0', 'stopped 0 lost', 'started 1']);
+  expect(errors.map((e) => e.message).join()).toContain('listener bug');
+});
