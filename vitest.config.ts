@@ -28,6 +28,18 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        // A kube-apiserver v1.37 built from source on its own etcd; client-go peers; HAProxy.
+        test: {
+          name: 'kubernetes',
+          include: ['test/kubernetes/**/*.test.ts'],
+          globalSetup: ['test/env/global-setup-kube.mjs'],
+          testTimeout: 60_000,
+          // A first run builds kube-apiserver from source (minutes on two cores).
+          hookTimeout: 2_400_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -2,6 +2,7 @@
 export type {
   AttemptRequest,
   BackendContext,
+  ElectionTimings,
   InspectRequest,
   LeaseBackend,
   LeaseHeld,

@@ -18,6 +18,13 @@ export interface LeaseBackend<Fence = undefined> {
   /** Human-readable description, e.g. `memory lease "scheduler"`. */
   readonly description: string;
 
+  /**
+   * Optional: called once by the elector's constructor with its validated timings, so that a
+   * backend can reject what it cannot honour (throw a typed `LE_INVALID_TIMING`) and derive its
+   * own request timeouts from them.
+   */
+  configure?(timings: ElectionTimings): void;
+
   /** Campaign (`mode: 'acquire'`) or renew (`mode: 'renew'`) once. */
   attempt(request: AttemptRequest): Promise<Observation<Fence>>;
 
@@ -38,6 +45,13 @@ export interface LeaseBackend<Fence = undefined> {
 
   /** Frees everything the backend holds for this election. Idempotent. */
   close(): Promise<void>;
+}
+
+/** The elector's validated timings, in milliseconds. */
+export interface ElectionTimings {
+  readonly leaseDurationMs: number;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
 }
 
 export interface BackendContext {

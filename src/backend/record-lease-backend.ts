@@ -3,6 +3,7 @@ import { ErrorCode, hasErrorCode, LeaderElectError } from '../errors.js';
 import type {
   AttemptRequest,
   BackendContext,
+  ElectionTimings,
   InspectRequest,
   LeaseBackend,
   LeaseNotHeld,
@@ -56,6 +57,10 @@ export class RecordLeaseBackend implements LeaseBackend {
     private readonly options: RecordLeaseBackendOptions = {},
   ) {
     this.description = `${store.description} lease "${name}"`;
+  }
+
+  configure(timings: ElectionTimings): void {
+    this.store.configure?.(timings);
   }
 
   async attempt(request: AttemptRequest): Promise<Observation> {

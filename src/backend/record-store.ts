@@ -1,4 +1,4 @@
-import type { WatchHandle } from './lease-backend.js';
+import type { ElectionTimings, WatchHandle } from './lease-backend.js';
 
 /**
  * The lease as record stores keep it. It is client-go's `LeaderElectionRecord`, with the
@@ -55,6 +55,8 @@ export interface RecordStore {
     version: string,
     signal: AbortSignal,
   ): Promise<StoredRecord>;
+  /** Optional: see {@link LeaseBackend.configure}; called for every elector using the store. */
+  readonly configure?: ((timings: ElectionTimings) => void) | undefined;
   /** Optional: pushes every new version of the record (and `null` on deletion), in write order. */
   readonly watch?:
     | ((name: string, listener: (event: RecordWatchEvent) => void) => WatchHandle)

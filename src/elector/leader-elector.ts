@@ -141,6 +141,12 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       }
     }
     this.timings = resolveTimings(options);
+    // The backend may reject timings it cannot honour (e.g. Kubernetes: whole seconds).
+    options.backend.configure?.({
+      leaseDurationMs: this.timings.leaseDuration,
+      renewDeadlineMs: this.timings.renewDeadline,
+      retryPeriodMs: this.timings.retryPeriod,
+    });
     this.identity = identity;
     this.name = options.name ?? options.backend.description;
     this.#options = options;

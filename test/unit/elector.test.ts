@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import {
   ErrorCode,
   hasErrorCode,
-  type LeaderElectError,
+  LeaderElectError,
   LeaderElector,
   type LeaderElectorOptions,
   type LeaderInfo,
@@ -479,4 +479,26 @@ test('a throwing event listener is reported as an error event and the elector ca
   await clock.advance(0);
   expect(log).toEqual(['started 0', 'stopped 0 lost', 'started 1']);
   expect(errors.map((e) => e.message).join()).toContain('listener bug');
+});
+
+test('a backend can reject timings it cannot honour at construction (configure hook)', () => {
+  clock = new FakeClock();
+  const backend = new MemoryStore().lease('x');
+  const seen: unknown[] = [];
+  const picky = Object.assign(Object.create(backend) as typeof backend, {
+    configure: (timings: unknown) => {
+      seen.push(timings);
+      throw new LeaderElectError(ErrorCode.InvalidTiming, 'whole seconds only');
+    },
+  });
+  expect(
+    () =>
+      new LeaderElector({
+        backend: picky,
+        leaseDuration: 2_500,
+        renewDeadline: 2_000,
+        retryPeriod: 500,
+      }),
+  ).toThrow('whole seconds only');
+  expect(seen).toEqual([{ leaseDurationMs: 2_500, renewDeadlineMs: 2_000, retryPeriodMs: 500 }]);
 });
