@@ -21,7 +21,7 @@ export default defineConfig({
         // A real three-member etcd cluster built from source (test/env), started once.
         test: {
           name: 'etcd',
-          include: ['test/env/etcd-env.test.ts'],
+          include: ['test/env/etcd-env.test.ts', 'test/etcd/**/*.test.ts'],
           globalSetup: ['test/env/global-setup-etcd.mjs'],
           testTimeout: 60_000,
           hookTimeout: 900_000,

@@ -1,0 +1,164 @@
+/**
+ * What the backend keeps per etcd3 client: the shared watch stream and the session leases (one
+ * per requested TTL; a second candidate for the same election on the same client gets its own,
+ * since the recipe allows one key per lease and election). Backends reference it; the last one
+ * to close ends the watch stream and, for a client we created from endpoints, closes the client.
+ */
+import type { Etcd3, IOptions } from 'etcd3';
+import { ErrorCode, LeaderElectError } from '../errors.js';
+import { LeaseSession } from './lease-session.js';
+import { diagnoseTls } from './tls-diagnosis.js';
+import { WatchHub } from './watch-hub.js';
+
+/** Connection failures whose cause gRPC may have lost; a TLS handshake can tell. */
+const OPAQUE_CONNECTION_FAILURE = /No connection established|Failed to connect|circuit breaker/;
+const DIAGNOSIS_TTL_MS = 5_000;
+const DIAGNOSIS_TIMEOUT_MS = 1_000;
+
+const registry = new WeakMap<Etcd3, ClientResources>();
+
+export interface ClientResourceOptions {
+  /** We created the client and close it with the last backend. */
+  readonly owned: boolean;
+  readonly endpoints: readonly string[];
+  readonly requestTimeout: number;
+}
+
+export class ClientResources {
+  readonly client: Etcd3;
+  readonly endpoints: readonly string[];
+  readonly requestTimeout: number;
+  readonly hub: WatchHub;
+  readonly #owned: boolean;
+  readonly #sessions = new Set<LeaseSession>();
+  #references = 0;
+  #diagnosis: { readonly at: number; readonly verdict: Promise<string | null> } | null = null;
+
+  private constructor(client: Etcd3, options: ClientResourceOptions) {
+    this.client = client;
+    this.endpoints = options.endpoints;
+    this.requestTimeout = options.requestTimeout;
+    this.#owned = options.owned;
+    this.hub = new WatchHub(client, options.endpoints, () => isClientClosed(client));
+    warmUp(client);
+  }
+
+  /** The resources of `client`, created on first use; every call must be paired with release(). */
+  static acquire(client: Etcd3, options: ClientResourceOptions): ClientResources {
+    let resources = registry.get(client);
+    if (resources === undefined) {
+      resources = new ClientResources(client, options);
+      registry.set(client, resources);
+    }
+    resources.#references++;
+    return resources;
+  }
+
+  /** A session for `election` with this TTL: the shared one unless it already hosts `election`. */
+  sessionFor(election: string, ttlSeconds: number): LeaseSession {
+    for (const session of this.#sessions) {
+      if (!session.closed && session.requestedTtl === ttlSeconds && !session.hosts(election)) {
+        session.join(election);
+        return session;
+      }
+    }
+    const session = new LeaseSession(
+      {
+        client: this.client,
+        endpoints: this.endpoints,
+        requestTimeout: this.requestTimeout,
+        clientClosed: () => isClientClosed(this.client),
+        forget: (ended) => this.#sessions.delete(ended),
+      },
+      ttlSeconds,
+    );
+    this.#sessions.add(session);
+    session.join(election);
+    return session;
+  }
+
+  /**
+   * Replaces an opaque "unavailable" error by `LE_TLS_ERROR` when a direct TLS handshake with
+   * the client's credentials fails. Other errors are returned as they are.
+   */
+  async refine(error: unknown): Promise<unknown> {
+    if (
+      !(error instanceof LeaderElectError) ||
+      error.code !== ErrorCode.BackendUnavailable ||
+      !OPAQUE_CONNECTION_FAILURE.test(error.message)
+    ) {
+      return error;
+    }
+    // etcd3 keeps its options on the client (a protected field): read the TLS material there,
+    // so clients passed in by the user are diagnosed too.
+    const options = (this.client as unknown as { options?: IOptions }).options;
+    const credentials = options?.credentials;
+    const hosts = options?.hosts;
+    const endpoint = this.endpoints[0] ?? (typeof hosts === 'string' ? hosts : hosts?.[0]);
+    if (credentials === undefined || endpoint === undefined) return error;
+    const now = performance.now();
+    if (this.#diagnosis === null || now - this.#diagnosis.at > DIAGNOSIS_TTL_MS) {
+      this.#diagnosis = {
+        at: now,
+        verdict: diagnoseTls(endpoint, credentials, DIAGNOSIS_TIMEOUT_MS),
+      };
+    }
+    const verdict = await this.#diagnosis.verdict;
+    if (verdict === null) return error;
+    return new LeaderElectError(
+      ErrorCode.TlsError,
+      `TLS handshake with etcd at ${endpoint} failed (${verdict}); check the CA certificate and the client certificate and key`,
+      { cause: error, transient: false },
+    );
+  }
+
+  /**
+   * True once the etcd3 client was closed (by its owner). gRPC keeps streams that were already
+   * open running after a close, so a renewal must not rely on them: it checks this first.
+   */
+  clientClosed(): boolean {
+    return isClientClosed(this.client);
+  }
+
+  release(): void {
+    if (--this.#references > 0) return;
+    registry.delete(this.client);
+    this.hub.close();
+    if (this.#owned) this.client.close();
+  }
+}
+
+/** The parts of etcd3's (private) connection pool that {@link warmUp} uses. */
+interface EtcdPoolInternals {
+  readonly hosts?: readonly {
+    getServiceClient(name: string): {
+      getChannel(): { getConnectivityState(connect: boolean): unknown };
+    };
+  }[];
+}
+
+/**
+ * Opens the gRPC channels of the services we use to every member now. etcd3 creates them lazily,
+ * one per member and service, and sends each call to a random member: without this, the first
+ * takeover of a process could wait for a new connection. Best effort: if etcd3's internals
+ * differ, nothing happens (the channels open on first use as before).
+ */
+function warmUp(client: Etcd3): void {
+  try {
+    const pool = (client as unknown as { pool?: EtcdPoolInternals }).pool;
+    for (const host of pool?.hosts ?? []) {
+      for (const service of ['KV', 'Lease', 'Watch']) {
+        host.getServiceClient(service).getChannel().getConnectivityState(true);
+      }
+    }
+  } catch {
+    // internals changed: skip the optimisation
+  }
+}
+
+/** Whether etcd3's pool was closed (every host closed); false if its internals differ. */
+function isClientClosed(client: Etcd3): boolean {
+  const hosts = (client as unknown as { pool?: { hosts?: readonly { closed?: unknown }[] } }).pool
+    ?.hosts;
+  return hosts !== undefined && hosts.length > 0 && hosts.every((host) => host.closed === true);
+}

@@ -1,0 +1,800 @@
+/**
+ * The etcd election backend: etcd's own election recipe (Go `concurrency.Election`, `etcdctl
+ * elect`) behind the {@link LeaseBackend} interface, so Node candidates compete with Go ones.
+ *
+ * Campaign: one transaction — if our key `<election>/<lease hex>` does not exist, put it with our
+ * identity under the session lease; either way read every key of the election. The leader is the
+ * live key with the lowest create revision; its create revision is the fencing token.
+ * A follower watches only the deletion of its predecessor (the newest key older than its own)
+ * and the leader key (to observe who leads), then campaigns again, which re-checks that our own
+ * key still exists. Renew: the session lease's keepalive, plus a watch on our own key that
+ * tells us when it is deleted. Resign: delete our key.
+ */
+import { ClientClosedError, type Etcd3, type IKeyValue, type ITxnRequest } from 'etcd3';
+import type {
+  AttemptRequest,
+  BackendContext,
+  ElectionTimings,
+  LeaseBackend,
+  LeaseHeld,
+  LeaseNotHeld,
+  Observation,
+  ReleaseRequest,
+  WatchEvent,
+  WatchHandle,
+  WatchListener,
+} from '../backend/lease-backend.js';
+import { ErrorCode, LeaderElectError } from '../errors.js';
+import { ClientResources } from './client-resources.js';
+import { isLeaseNotFound, toEtcdError } from './etcd-errors.js';
+import { type EtcdFence, EtcdTermFence } from './fence.js';
+import { raceAbort, unary } from './grpc-call.js';
+import { candidateKey, electionPrefix, parseCandidateKey, prefixRangeEnd } from './keys.js';
+import { LeaseLostError, type LeaseSession } from './lease-session.js';
+import type { WatchSink, WatchSubscription } from './watch-hub.js';
+
+export interface EtcdElectionBackendOptions {
+  readonly client: Etcd3;
+  readonly ownsClient: boolean;
+  readonly endpoints: readonly string[];
+  readonly election: string;
+  readonly requestTimeout: number;
+  readonly maxKeepaliveAge: number | undefined;
+  readonly onWarning: (warning: LeaderElectError) => void;
+}
+
+/** A live key of the election that follows the layout. */
+interface Candidate {
+  readonly key: string;
+  readonly value: string;
+  readonly createRevision: bigint;
+  /** The lease the key is attached to. */
+  readonly lease: bigint;
+  /** The lease its name claims (the recipe names keys after their lease). */
+  readonly namedLease: bigint;
+}
+
+/** Our candidate key as we last saw it. */
+interface CampaignKey {
+  readonly key: string;
+  readonly leaseId: bigint;
+  /** Generation of the session lease it is attached to. */
+  readonly generation: number;
+  readonly createRevision: bigint;
+  readonly fence: EtcdTermFence;
+  /** Deleted (resigned by someone, lease expired or revoked). */
+  gone: boolean;
+}
+
+/** The election as one read (or the campaign transaction) saw it. */
+interface CampaignView {
+  readonly revision: bigint;
+  /** Layout keys, oldest first. */
+  readonly candidates: readonly Candidate[];
+  readonly ours: Candidate;
+}
+
+type Slot = 'own' | 'leader' | 'predecessor';
+
+interface Watched {
+  readonly key: string;
+  readonly subscription: WatchSubscription;
+}
+
+/** How long an attempt waits for its new watches to be confirmed before answering anyway. */
+const WATCH_READY_WAIT_MS = 250;
+/** Campaign rounds when the session lease turns out to be gone mid-campaign. */
+const CAMPAIGN_ROUNDS = 3;
+
+export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
+  readonly description: string;
+  /** The election name (key prefix without the trailing slash). */
+  readonly election: string;
+
+  readonly #resources: ClientResources;
+  readonly #prefix: string;
+  readonly #prefixKey: Buffer;
+  readonly #prefixEnd: Buffer;
+  readonly #requestTimeout: number;
+  #maxKeepaliveAge: number | undefined;
+  readonly #maxKeepaliveAgeFixed: boolean;
+  readonly #onWarning: (warning: LeaderElectError) => void;
+  readonly #closing = new AbortController();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #warned = new Set<string>();
+  readonly #watched: Record<Slot, Watched | null> = { own: null, leader: null, predecessor: null };
+  readonly #readyWaiters = new Set<() => void>();
+  #session: LeaseSession | null = null;
+  #stopLostListener: (() => void) | null = null;
+  #campaign: CampaignKey | null = null;
+  /** Token of the term we last reported held and that was not released or lost since. */
+  #heldToken: bigint | null = null;
+  /** `performance.now()` when the previous attempt began: renewals reuse keepalives since. */
+  #previousAttemptAt: number | null = null;
+  /** The leader as last reported, to emit `observed` when its value changes. */
+  #leaderSeen: { readonly key: string; readonly value: string } | null = null;
+  #listener: WatchListener | null = null;
+  #watchUp = false;
+  #closePromise: Promise<void> | null = null;
+
+  constructor(options: EtcdElectionBackendOptions) {
+    this.election = options.election;
+    this.#prefix = electionPrefix(options.election);
+    this.#prefixKey = Buffer.from(this.#prefix);
+    this.#prefixEnd = prefixRangeEnd(this.#prefixKey);
+    this.#requestTimeout = options.requestTimeout;
+    this.#maxKeepaliveAge = options.maxKeepaliveAge;
+    this.#maxKeepaliveAgeFixed = options.maxKeepaliveAge !== undefined;
+    this.#onWarning = options.onWarning;
+    this.#resources = ClientResources.acquire(options.client, {
+      owned: options.ownsClient,
+      endpoints: options.endpoints,
+      requestTimeout: options.requestTimeout,
+    });
+    this.description = `etcd election "${options.election}"`;
+  }
+
+  /**
+   * Called by the elector's constructor. Unless `maxKeepaliveAge` was given, a renewal may reuse a
+   * shared keepalive at most `min(retryPeriod, (renewDeadline − retryPeriod) / 2)` old: the term
+   * then always outlives the next renewal, whatever timings the elector validated (even
+   * `renewDeadline` just above 1.2 × `retryPeriod`).
+   */
+  configure(timings: ElectionTimings): void {
+    if (this.#maxKeepaliveAgeFixed) return;
+    this.#maxKeepaliveAge = Math.max(
+      0,
+      Math.min(timings.retryPeriodMs, (timings.renewDeadlineMs - timings.retryPeriodMs) / 2),
+    );
+  }
+
+  attempt(request: AttemptRequest): Promise<Observation<EtcdFence>> {
+    if (this.#closePromise !== null) return Promise.reject(this.#closedError());
+    if (this.#resources.clientClosed()) {
+      return Promise.reject(
+        toEtcdError(new ClientClosedError('etcd'), {
+          operation: `${request.mode === 'renew' ? 'renew' : 'campaign'} in ${this.description}`,
+        }),
+      );
+    }
+    const signal = AbortSignal.any([request.signal, this.#closing.signal]);
+    const run = (
+      request.mode === 'renew' ? this.#renew(request, signal) : this.#campaignFor(request, signal)
+    ).catch(async (error: unknown) => {
+      if (signal.aborted) throw signal.reason;
+      throw await raceAbort(this.#resources.refine(error), signal);
+    });
+    return this.#track(run);
+  }
+
+  async release(request: ReleaseRequest): Promise<void> {
+    if (this.#closePromise !== null) return;
+    const campaign = this.#campaign;
+    if (campaign === null || campaign.createRevision !== request.token) return;
+    const signal = AbortSignal.any([request.signal, this.#closing.signal]);
+    await this.#track(this.#resign(campaign, signal));
+  }
+
+  watch(listener: WatchListener, _context: BackendContext): WatchHandle {
+    if (this.#closePromise !== null) throw this.#closedError();
+    this.#listener = listener;
+    return {
+      close: () => {
+        if (this.#listener === listener) this.#listener = null;
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    if (this.#closePromise === null) {
+      this.#closing.abort(this.#closedError());
+      this.#closePromise = this.#shutdown();
+    }
+    return this.#closePromise;
+  }
+
+  // ---------------------------------------------------------------- campaign
+
+  async #campaignFor(
+    request: AttemptRequest,
+    signal: AbortSignal,
+  ): Promise<Observation<EtcdFence>> {
+    const startedAt = performance.now();
+    this.#previousAttemptAt = startedAt;
+    const session = this.#sessionFor(request.leaseDurationMs);
+    const abandoned = this.#campaign;
+    if (abandoned !== null && !abandoned.gone && this.#heldToken === abandoned.createRevision) {
+      // The elector campaigns again after a term of this key ended without a release (renew
+      // deadline, pause). A new term needs a higher token, hence a new key: resign the old one.
+      await this.#resign(abandoned, signal);
+    }
+    for (let round = 0; round < CAMPAIGN_ROUNDS; round++) {
+      const lease = await session.lease(signal);
+      const key = candidateKey(this.election, lease.id);
+      // Proof that the lease outlives the term: a keepalive sent during this attempt (the grant
+      // counts). Sent alongside the transaction so winning costs no extra round trip.
+      const keepalive = session.keepalive(startedAt, signal);
+      keepalive.catch(() => undefined);
+      const clockAt = request.clock.now();
+      const perfAt = performance.now();
+      let view: CampaignView | null;
+      try {
+        // Our key is known to exist: a linearizable read re-checks it and finds the leader, as
+        // Go does after waiting; no raft write (and fsync) on the handoff path. Otherwise (or if
+        // the read shows it gone) create it: the recipe's create-if-absent transaction.
+        view =
+          (await this.#readCampaign(key, lease.generation, signal)) ??
+          (await this.#createCampaign(key, request.identity, lease.id, signal));
+      } catch (error) {
+        if (isLeaseNotFound(error)) {
+          session.markLost(lease.generation);
+          continue;
+        }
+        throw this.#error(error, 'campaign');
+      }
+      if (view === null) {
+        session.markLost(lease.generation);
+        continue;
+      }
+      const { revision, candidates, ours } = view;
+      if (ours.lease !== lease.id) {
+        throw new LeaderElectError(
+          ErrorCode.CorruptRecord,
+          `${this.description}: key ${JSON.stringify(key)} exists but is attached to lease ${ours.lease.toString(16)}, not to our session lease ${lease.id.toString(16)}; delete it`,
+          { details: { key } },
+        );
+      }
+      const campaign = this.#remember(key, lease.id, lease.generation, ours.createRevision);
+      this.#watchSlot('own', key, revision + 1n);
+      if (ours.value !== request.identity) {
+        await this.#proclaim(campaign, request.identity, signal);
+      }
+      const leader = candidates[0] as Candidate;
+      if (leader.key === key) {
+        let ack: Awaited<typeof keepalive>;
+        try {
+          ack = await keepalive;
+        } catch (error) {
+          if (error instanceof LeaseLostError) continue;
+          throw this.#error(error, 'campaign keepalive');
+        }
+        if (ack.generation !== lease.generation || campaign.gone) continue;
+        this.#heldToken = campaign.createRevision;
+        this.#leaderSeen = null;
+        this.#watchSlot('leader', null);
+        this.#watchSlot('predecessor', null);
+        return this.#held(campaign, clockAt - Math.max(0, perfAt - ack.sentAt), ack.ttlSeconds);
+      }
+      this.#heldToken = null;
+      const older = candidates.filter((c) => c.createRevision < campaign.createRevision);
+      const predecessor = older[older.length - 1] as Candidate;
+      this.#leaderSeen = { key: leader.key, value: leader.value };
+      this.#watchSlot('leader', leader.key, revision + 1n);
+      this.#watchSlot(
+        'predecessor',
+        predecessor.key === leader.key ? null : predecessor.key,
+        revision + 1n,
+      );
+      await this.#watchesReady(signal);
+      if (leader.lease !== leader.namedLease) {
+        throw new LeaderElectError(
+          ErrorCode.CorruptRecord,
+          `${this.description}: the oldest candidate key ${JSON.stringify(leader.key)} (value ${JSON.stringify(leader.value)}) is ${leader.lease === 0n ? 'not attached to any lease' : `attached to lease ${leader.lease.toString(16)}`}, not to the lease its name gives; it was not written by the election recipe and may never expire. Nobody can lead until it is deleted`,
+          { details: { key: leader.key, value: leader.value } },
+        );
+      }
+      return notHeld(leader);
+    }
+    throw new LeaderElectError(
+      ErrorCode.BackendUnavailable,
+      `${this.description}: the session lease kept expiring during the campaign`,
+      { transient: true },
+    );
+  }
+
+  #campaignTxn(key: string, identity: string, leaseId: bigint): ITxnRequest {
+    const keyBytes = Buffer.from(key);
+    const everyCandidate = { request_range: { key: this.#prefixKey, range_end: this.#prefixEnd } };
+    return {
+      compare: [{ key: keyBytes, target: 'Create', result: 'Equal', create_revision: '0' }],
+      success: [
+        {
+          request_put: { key: keyBytes, value: Buffer.from(identity), lease: leaseId.toString() },
+        },
+        everyCandidate,
+      ],
+      failure: [everyCandidate],
+    };
+  }
+
+  /** Reads the election if our key is known to exist; null when it does not (any more). */
+  async #readCampaign(
+    key: string,
+    generation: number,
+    signal: AbortSignal,
+  ): Promise<CampaignView | null> {
+    const known = this.#campaign;
+    if (known === null || known.gone || known.key !== key || known.generation !== generation) {
+      return null;
+    }
+    const response = await unary(
+      (options) =>
+        this.#resources.client.kv.range(
+          { key: this.#prefixKey, range_end: this.#prefixEnd },
+          options,
+        ),
+      signal,
+      this.#requestTimeout,
+    );
+    const candidates = this.#candidates(response.kvs);
+    const ours = candidates.find(
+      (candidate) => candidate.key === key && candidate.createRevision === known.createRevision,
+    );
+    if (ours === undefined) {
+      known.gone = true;
+      return null;
+    }
+    return { revision: BigInt(response.header.revision), candidates, ours };
+  }
+
+  /** The recipe's campaign transaction: create our key if absent, read the election. */
+  async #createCampaign(
+    key: string,
+    identity: string,
+    leaseId: bigint,
+    signal: AbortSignal,
+  ): Promise<CampaignView | null> {
+    const response = await unary(
+      (options) =>
+        this.#resources.client.kv.txn(this.#campaignTxn(key, identity, leaseId), options),
+      signal,
+      this.#requestTimeout,
+    );
+    const range = response.responses[response.succeeded ? 1 : 0]?.response_range;
+    const candidates = this.#candidates(range?.kvs ?? []);
+    const ours = candidates.find((candidate) => candidate.key === key);
+    if (ours === undefined) return null; // the lease expired between our put and the read
+    return { revision: BigInt(response.header.revision), candidates, ours };
+  }
+
+  /** Our key holds another value (an earlier identity on the same lease): write ours. */
+  async #proclaim(campaign: CampaignKey, identity: string, signal: AbortSignal): Promise<void> {
+    const keyBytes = Buffer.from(campaign.key);
+    try {
+      await unary(
+        (options) =>
+          this.#resources.client.kv.txn(
+            {
+              compare: [
+                {
+                  key: keyBytes,
+                  target: 'Create',
+                  result: 'Equal',
+                  create_revision: campaign.createRevision.toString(),
+                },
+              ],
+              success: [
+                {
+                  request_put: {
+                    key: keyBytes,
+                    value: Buffer.from(identity),
+                    lease: campaign.leaseId.toString(),
+                  },
+                },
+              ],
+            },
+            options,
+          ),
+        signal,
+        this.#requestTimeout,
+      );
+    } catch (error) {
+      throw this.#error(error, 'campaign');
+    }
+  }
+
+  #remember(key: string, leaseId: bigint, generation: number, createRevision: bigint): CampaignKey {
+    const current = this.#campaign;
+    if (
+      current !== null &&
+      current.key === key &&
+      current.createRevision === createRevision &&
+      current.generation === generation &&
+      !current.gone
+    ) {
+      return current;
+    }
+    const campaign: CampaignKey = {
+      key,
+      leaseId,
+      generation,
+      createRevision,
+      gone: false,
+      fence: new EtcdTermFence(
+        this.#resources.client,
+        key,
+        createRevision,
+        this.#requestTimeout,
+        this.#resources.endpoints,
+      ),
+    };
+    this.#campaign = campaign;
+    return campaign;
+  }
+
+  // ---------------------------------------------------------------- renew
+
+  async #renew(request: AttemptRequest, signal: AbortSignal): Promise<Observation<EtcdFence>> {
+    const startedAt = performance.now();
+    const previous = this.#previousAttemptAt ?? startedAt;
+    this.#previousAttemptAt = startedAt;
+    const campaign = this.#campaign;
+    const session = this.#session;
+    if (
+      campaign === null ||
+      session === null ||
+      campaign.gone ||
+      campaign.createRevision !== request.token ||
+      this.#heldToken !== request.token
+    ) {
+      return this.#lost(signal);
+    }
+    const notBefore =
+      this.#maxKeepaliveAge === undefined
+        ? previous
+        : Math.max(previous, startedAt - this.#maxKeepaliveAge);
+    const clockAt = request.clock.now();
+    const perfAt = performance.now();
+    let ack: Awaited<ReturnType<LeaseSession['keepalive']>>;
+    try {
+      ack = await session.keepalive(notBefore, signal);
+    } catch (error) {
+      if (error instanceof LeaseLostError) return this.#lost(signal);
+      throw this.#error(error, 'renew');
+    }
+    if (campaign.gone || ack.generation !== campaign.generation) return this.#lost(signal);
+    if (this.#watched.own?.key !== campaign.key || !this.#watched.own.subscription.active) {
+      // The watch on our key cannot vouch for it right now: read it.
+      let exists: boolean;
+      try {
+        const response = await unary(
+          (options) => this.#resources.client.kv.range({ key: Buffer.from(campaign.key) }, options),
+          signal,
+          this.#requestTimeout,
+        );
+        const kv = response.kvs[0];
+        exists = kv !== undefined && BigInt(kv.create_revision) === campaign.createRevision;
+      } catch (error) {
+        throw this.#error(error, 'renew');
+      }
+      if (!exists) {
+        campaign.gone = true;
+        return this.#lost(signal);
+      }
+    }
+    return this.#held(campaign, clockAt - Math.max(0, perfAt - ack.sentAt), ack.ttlSeconds);
+  }
+
+  /** Our term is over: report who leads now (best effort). */
+  async #lost(signal: AbortSignal): Promise<LeaseNotHeld> {
+    this.#heldToken = null;
+    try {
+      const response = await unary(
+        (options) =>
+          this.#resources.client.kv.range(
+            { key: this.#prefixKey, range_end: this.#prefixEnd },
+            options,
+          ),
+        signal,
+        this.#requestTimeout,
+      );
+      const leader = this.#candidates(response.kvs)[0];
+      return leader === undefined
+        ? { kind: 'not-held', holder: null, token: null, expiresAt: null }
+        : notHeld(leader);
+    } catch {
+      if (signal.aborted) throw signal.reason;
+      return { kind: 'not-held', holder: null, token: null, expiresAt: null };
+    }
+  }
+
+  #held(campaign: CampaignKey, sentAt: number, ttlSeconds: number): LeaseHeld<EtcdFence> {
+    return {
+      kind: 'held',
+      token: campaign.createRevision,
+      sentAt,
+      leaseDurationMs: ttlSeconds * 1_000,
+      fence: campaign.fence,
+    };
+  }
+
+  // ---------------------------------------------------------------- resign and close
+
+  async #resign(campaign: CampaignKey, signal: AbortSignal): Promise<void> {
+    const keyBytes = Buffer.from(campaign.key);
+    try {
+      await unary(
+        (options) =>
+          this.#resources.client.kv.txn(
+            {
+              compare: [
+                {
+                  key: keyBytes,
+                  target: 'Create',
+                  result: 'Equal',
+                  create_revision: campaign.createRevision.toString(),
+                },
+              ],
+              success: [{ request_delete_range: { key: keyBytes } }],
+            },
+            options,
+          ),
+        signal,
+        this.#requestTimeout,
+      );
+    } catch (error) {
+      throw this.#error(error, 'resign');
+    }
+    campaign.gone = true;
+    if (this.#campaign === campaign) this.#campaign = null;
+    if (this.#heldToken === campaign.createRevision) this.#heldToken = null;
+    this.#dropWatches();
+  }
+
+  async #shutdown(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+    this.#dropWatches();
+    this.#listener = null;
+    for (const resolve of this.#readyWaiters) resolve();
+    this.#readyWaiters.clear();
+    this.#stopLostListener?.();
+    this.#stopLostListener = null;
+    const session = this.#session;
+    this.#session = null;
+    try {
+      if (session !== null && !session.closed) {
+        const last = session.electionCount === 1;
+        const lease = session.current;
+        // A term still held (releaseOnCancel: false, or stopped past its deadline) runs out on
+        // the server like a crash, if nothing else keeps the lease alive.
+        const abandon = last && this.#heldToken !== null && this.#campaign?.gone === false;
+        if (!last && lease !== null) {
+          // Other elections keep the lease alive: our key must go explicitly, held or not.
+          await this.#deleteQuietly(candidateKey(this.election, lease.id));
+        }
+        await session.leave(this.election, !abandon);
+      }
+    } finally {
+      this.#campaign = null;
+      this.#heldToken = null;
+      this.#resources.release();
+    }
+  }
+
+  async #deleteQuietly(key: string): Promise<void> {
+    try {
+      await unary(
+        (options) => this.#resources.client.kv.deleteRange({ key: Buffer.from(key) }, options),
+        AbortSignal.timeout(this.#requestTimeout),
+        this.#requestTimeout,
+      );
+    } catch {
+      // Best effort: the key goes with the lease at the latest.
+    }
+  }
+
+  // ---------------------------------------------------------------- watches
+
+  #watchSlot(slot: Slot, key: string | null, fromRevision = 0n): void {
+    const current = this.#watched[slot];
+    if (current !== null && current.key === key) return;
+    current?.subscription.close();
+    this.#watched[slot] = null;
+    if (key !== null && this.#closePromise === null) {
+      const subscription = this.#resources.hub.subscribe(
+        { key: Buffer.from(key), deletesOnly: slot !== 'leader', startRevision: fromRevision },
+        this.#sink(slot, key),
+      );
+      this.#watched[slot] = { key, subscription };
+    }
+    this.#refreshWatchState();
+  }
+
+  #dropWatches(): void {
+    for (const slot of ['own', 'leader', 'predecessor'] as const) {
+      this.#watched[slot]?.subscription.close();
+      this.#watched[slot] = null;
+    }
+    this.#refreshWatchState();
+  }
+
+  #sink(slot: Slot, key: string): WatchSink {
+    const current = () => this.#watched[slot]?.key === key;
+    return {
+      event: (type, kv) => {
+        if (!current()) return;
+        if (slot === 'own') {
+          const campaign = this.#campaign;
+          if (
+            type === 'delete' &&
+            campaign !== null &&
+            campaign.key === key &&
+            !campaign.gone &&
+            BigInt(kv.mod_revision) > campaign.createRevision
+          ) {
+            campaign.gone = true;
+            this.#emit({ type: 'changed' });
+          }
+          return;
+        }
+        if (type === 'delete') {
+          if (slot === 'leader') this.#leaderSeen = null;
+          this.#emit({ type: 'changed' });
+          return;
+        }
+        if (slot === 'leader') this.#onLeaderPut(key, kv);
+      },
+      ready: () => this.#refreshWatchState(),
+      down: (error) => this.#refreshWatchState(error),
+      ended: (error) => {
+        if (current()) this.#watched[slot] = null;
+        if (error !== null) {
+          this.#refreshWatchState(error);
+          return;
+        }
+        // History compacted under the watch: campaign again, which re-reads and re-watches.
+        this.#emit({ type: 'changed' });
+      },
+    };
+  }
+
+  #onLeaderPut(key: string, kv: IKeyValue): void {
+    const value = kv.value.toString('utf8');
+    const seen = this.#leaderSeen;
+    if (seen === null || seen.key !== key || seen.value === value) return;
+    this.#leaderSeen = { key, value };
+    this.#emit({
+      type: 'observed',
+      observation: {
+        kind: 'not-held',
+        holder: value,
+        token: BigInt(kv.create_revision),
+        expiresAt: null,
+      },
+    });
+  }
+
+  /** Emits `up` once every watch we need is live, `down` (with the cause) when that ends. */
+  #refreshWatchState(error?: LeaderElectError): void {
+    const live = Object.values(this.#watched).filter((w): w is Watched => w !== null);
+    const up = live.length > 0 && live.every((w) => w.subscription.active);
+    if (up) {
+      for (const resolve of this.#readyWaiters) resolve();
+      this.#readyWaiters.clear();
+      if (!this.#watchUp) {
+        this.#watchUp = true;
+        this.#emit({ type: 'up' });
+      }
+      return;
+    }
+    if (error !== undefined && this.#watchUp) {
+      this.#watchUp = false;
+      this.#emit({ type: 'down', error });
+    }
+  }
+
+  /** Waits (briefly) until the watches are live, so the elector need not poll meanwhile. */
+  async #watchesReady(signal: AbortSignal): Promise<void> {
+    const live = Object.values(this.#watched).filter((w): w is Watched => w !== null);
+    if (live.every((w) => w.subscription.active)) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let resolveReady: (() => void) | undefined;
+    const ready = new Promise<void>((resolve) => {
+      resolveReady = resolve;
+      this.#readyWaiters.add(resolve);
+      timer = setTimeout(resolve, WATCH_READY_WAIT_MS);
+    });
+    try {
+      await raceAbort(ready, signal);
+    } finally {
+      clearTimeout(timer);
+      if (resolveReady !== undefined) this.#readyWaiters.delete(resolveReady);
+    }
+  }
+
+  #emit(event: WatchEvent): void {
+    const listener = this.#listener;
+    if (listener === null) return;
+    try {
+      listener(event);
+    } catch {
+      // The elector's listener does not throw; a foreign one must not break the backend.
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  #sessionFor(leaseDurationMs: number): LeaseSession {
+    if (this.#session !== null && !this.#session.closed) return this.#session;
+    // etcd leases have whole-second TTLs: round up, so the lease is never shorter than asked.
+    const ttlSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1_000));
+    const session = this.#resources.sessionFor(this.election, ttlSeconds);
+    this.#session = session;
+    this.#stopLostListener = session.onLost((generation) => {
+      const campaign = this.#campaign;
+      if (campaign !== null && campaign.generation === generation && !campaign.gone) {
+        campaign.gone = true;
+        this.#emit({ type: 'changed' });
+      }
+    });
+    this.#resources.hub.tightenProbe((ttlSeconds * 1_000) / 3);
+    return session;
+  }
+
+  /** Candidate keys that follow the layout, oldest first; reports the others once. */
+  #candidates(kvs: readonly IKeyValue[]): Candidate[] {
+    const candidates: Candidate[] = [];
+    for (const kv of kvs) {
+      const key = kv.key.toString('utf8');
+      const namedLease = parseCandidateKey(this.#prefix, key);
+      if (namedLease === null) {
+        this.#warnOnce(key);
+        continue;
+      }
+      candidates.push({
+        key,
+        value: kv.value.toString('utf8'),
+        createRevision: BigInt(kv.create_revision),
+        lease: BigInt(kv.lease),
+        namedLease,
+      });
+    }
+    return candidates.sort((a, b) =>
+      a.createRevision < b.createRevision ? -1 : a.createRevision > b.createRevision ? 1 : 0,
+    );
+  }
+
+  #warnOnce(key: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    const warning = new LeaderElectError(
+      ErrorCode.CorruptRecord,
+      `${this.description}: key ${JSON.stringify(key)} under the election prefix does not follow the "<election>/<lease ID in hex>" layout; it is ignored for leadership (reported once)`,
+      { details: { key, election: this.election } },
+    );
+    try {
+      this.#onWarning(warning);
+    } catch {
+      // a throwing warning handler must not break the election
+    }
+  }
+
+  #track<T>(run: Promise<T>): Promise<T> {
+    this.#inFlight.add(run);
+    const forget = () => this.#inFlight.delete(run);
+    run.then(forget, forget);
+    return run;
+  }
+
+  #error(error: unknown, operation: string): LeaderElectError {
+    return toEtcdError(error, {
+      operation: `${operation} in ${this.description}`,
+      key: this.#prefix,
+      prefix: true,
+      endpoints: this.#resources.endpoints,
+    });
+  }
+
+  #closedError(): LeaderElectError {
+    return new LeaderElectError(ErrorCode.Stopped, `${this.description}: the backend is closed`);
+  }
+}
+
+function notHeld(leader: Candidate): LeaseNotHeld {
+  return {
+    kind: 'not-held',
+    holder: leader.value,
+    token: leader.createRevision,
+    expiresAt: null,
+  };
+}

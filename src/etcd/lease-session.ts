@@ -1,0 +1,435 @@
+/**
+ * The session lease: one etcd lease per client (and TTL) that every election of the process
+ * attaches its candidate key to, as Go's `concurrency.Session` does. Renewal traffic is per
+ * lease, never per election:
+ *
+ * - a background keepalive runs only when no keepalive was sent for TTL/3 (Go's interval);
+ * - an election's renewal reuses the latest acknowledged keepalive if it was sent after that
+ *   election's previous attempt began (so at most one retryPeriod old), joins one in flight
+ *   that qualifies, and otherwise sends one that every concurrent renewal shares.
+ *
+ * Times are `performance.now()` readings; callers translate them to their own clock.
+ */
+import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
+import { ErrorCode, LeaderElectError } from '../errors.js';
+import { toEtcdError } from './etcd-errors.js';
+import { raceAbort, streamOptions, unary } from './grpc-call.js';
+
+export interface SessionLease {
+  readonly id: bigint;
+  /** The TTL etcd granted (it may raise the requested one to its minimum). */
+  readonly ttlSeconds: number;
+  /** Increases with every new lease of this session; keys remember the one they belong to. */
+  readonly generation: number;
+}
+
+export interface KeepaliveAck {
+  /** `performance.now()` just before the request that etcd acknowledged was sent. */
+  readonly sentAt: number;
+  readonly ttlSeconds: number;
+  readonly generation: number;
+}
+
+/** The lease expired or was revoked: every key on it is gone. */
+export class LeaseLostError extends Error {
+  constructor(readonly generation: number) {
+    super('the etcd session lease expired or was revoked');
+  }
+}
+
+interface PendingKeepalive {
+  readonly resolve: (ttl: number) => void;
+  readonly reject: (error: unknown) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+interface SessionHost {
+  readonly client: Etcd3;
+  readonly endpoints: readonly string[];
+  readonly requestTimeout: number;
+  /** The etcd3 client was closed by its owner: stop keeping the lease alive. */
+  clientClosed(): boolean;
+  forget(session: LeaseSession): void;
+}
+
+type KeepaliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
+
+export class LeaseSession {
+  /** The TTL asked for, in whole seconds (sessions are shared per requested TTL). */
+  readonly requestedTtl: number;
+  readonly #host: SessionHost;
+  readonly #elections = new Set<string>();
+  readonly #lostListeners = new Set<(generation: number) => void>();
+  readonly #closing = new AbortController();
+  #closed = false;
+  #lease: SessionLease | null = null;
+  #generation = 0;
+  #granting: Promise<SessionLease> | null = null;
+  #lastAck: KeepaliveAck | null = null;
+  #lastSentAt = Number.NEGATIVE_INFINITY;
+  #inFlight: { readonly sentAt: number; readonly done: Promise<KeepaliveAck> } | null = null;
+  #stream: KeepaliveStream | null = null;
+  #opening: Promise<KeepaliveStream> | null = null;
+  #pending: PendingKeepalive[] = [];
+  #backgroundTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(host: SessionHost, requestedTtl: number) {
+    this.#host = host;
+    this.requestedTtl = requestedTtl;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The lease while it is believed alive. */
+  get current(): SessionLease | null {
+    return this.#lease;
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  hosts(election: string): boolean {
+    return this.#elections.has(election);
+  }
+
+  get electionCount(): number {
+    return this.#elections.size;
+  }
+
+  join(election: string): void {
+    this.#elections.add(election);
+  }
+
+  /** Registers a listener for lease loss; returns its remover. */
+  onLost(listener: (generation: number) => void): () => void {
+    this.#lostListeners.add(listener);
+    return () => this.#lostListeners.delete(listener);
+  }
+
+  /** The session lease, granted on first use (one grant shared by concurrent callers). */
+  lease(signal: AbortSignal): Promise<SessionLease> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    if (this.#lease !== null) return Promise.resolve(this.#lease);
+    if (this.#granting === null) {
+      const granting = this.#grant();
+      this.#granting = granting;
+      granting.then(
+        () => this.#settleGrant(granting),
+        () => this.#settleGrant(granting),
+      );
+    }
+    return raceAbort(this.#granting, signal);
+  }
+
+  #settleGrant(granting: Promise<SessionLease>): void {
+    if (this.#granting === granting) this.#granting = null;
+  }
+
+  async #grant(): Promise<SessionLease> {
+    const sentAt = performance.now();
+    const signal = AbortSignal.any([
+      this.#closing.signal,
+      AbortSignal.timeout(this.#host.requestTimeout),
+    ]);
+    let response: { ID: string; TTL: string };
+    try {
+      response = await unary(
+        (options) => this.#host.client.leaseClient.leaseGrant({ TTL: this.requestedTtl }, options),
+        signal,
+        this.#host.requestTimeout,
+      );
+    } catch (error) {
+      throw toEtcdError(error, { operation: 'granting the session lease', ...this.#where() });
+    }
+    const lease: SessionLease = {
+      id: BigInt(response.ID),
+      ttlSeconds: Number(response.TTL),
+      generation: ++this.#generation,
+    };
+    if (this.#closed) {
+      void this.#revoke(lease.id);
+      throw this.#closedError();
+    }
+    this.#lease = lease;
+    // The grant itself proves the lease alive until sentAt + TTL, like a keepalive.
+    this.#lastAck = { sentAt, ttlSeconds: lease.ttlSeconds, generation: lease.generation };
+    this.#lastSentAt = sentAt;
+    this.#scheduleBackground();
+    // Open the keepalive stream now, off the critical path: the first renewal (or a follower's
+    // takeover) should not wait for a new stream.
+    this.#openStream().catch(() => undefined);
+    return lease;
+  }
+
+  /**
+   * An acknowledged keepalive of the current lease sent at or after `notBefore`
+   * (`performance.now()` time): the latest one if it qualifies, the one in flight if it does,
+   * else a new one. Rejects with {@link LeaseLostError} when etcd reports the lease gone.
+   */
+  keepalive(notBefore: number, signal: AbortSignal): Promise<KeepaliveAck> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    const lease = this.#lease;
+    if (lease === null) return Promise.reject(new LeaseLostError(this.#generation));
+    const last = this.#lastAck;
+    if (last !== null && last.generation === lease.generation && last.sentAt >= notBefore) {
+      return Promise.resolve(last);
+    }
+    const inFlight = this.#inFlight;
+    if (inFlight !== null && inFlight.sentAt >= notBefore) return raceAbort(inFlight.done, signal);
+    return raceAbort(this.#sendKeepalive(lease), signal);
+  }
+
+  /** Forgets the lease if it is still generation `generation` (etcd said it does not exist). */
+  markLost(generation: number): void {
+    const lease = this.#lease;
+    if (lease === null || lease.generation !== generation) return;
+    this.#lease = null;
+    this.#lastAck = null;
+    this.#inFlight = null;
+    this.#clearBackground();
+    this.#closeStream(new LeaseLostError(generation));
+    for (const listener of [...this.#lostListeners]) {
+      try {
+        listener(generation);
+      } catch {
+        // a listener's failure must not stop the others
+      }
+    }
+  }
+
+  /**
+   * Removes an election. The last one ends the session: keepalives stop and, when `revoke`, the
+   * lease is revoked (deleting any key still on it). Without `revoke` the lease runs out its TTL
+   * on the server, as if the process had crashed.
+   */
+  async leave(election: string, revoke: boolean): Promise<void> {
+    this.#elections.delete(election);
+    if (this.#elections.size > 0 || this.#closed) return;
+    this.#closed = true;
+    this.#host.forget(this);
+    this.#closing.abort(this.#closedError());
+    this.#clearBackground();
+    this.#closeStream(this.#closedError());
+    const lease = this.#lease;
+    this.#lease = null;
+    this.#inFlight = null;
+    if (revoke && lease !== null) await this.#revoke(lease.id);
+  }
+
+  async #revoke(id: bigint): Promise<void> {
+    try {
+      await unary(
+        (options) => this.#host.client.leaseClient.leaseRevoke({ ID: id.toString() }, options),
+        AbortSignal.timeout(this.#host.requestTimeout),
+        this.#host.requestTimeout,
+      );
+    } catch {
+      // Best effort: an unrevoked lease expires after its TTL anyway.
+    }
+  }
+
+  #sendKeepalive(lease: SessionLease): Promise<KeepaliveAck> {
+    const sentAt = performance.now();
+    this.#lastSentAt = sentAt;
+    const done = this.#exchangeWithRetry(lease, sentAt);
+    const entry = { sentAt, done };
+    this.#inFlight = entry;
+    done.then(
+      (ack) => {
+        if (this.#inFlight === entry) this.#inFlight = null;
+        const last = this.#lastAck;
+        if (
+          this.#lease?.generation === ack.generation &&
+          (last === null || last.generation !== ack.generation || ack.sentAt > last.sentAt)
+        ) {
+          this.#lastAck = ack;
+        }
+      },
+      () => {
+        if (this.#inFlight === entry) this.#inFlight = null;
+      },
+    );
+    return done;
+  }
+
+  async #exchangeWithRetry(lease: SessionLease, sentAt: number): Promise<KeepaliveAck> {
+    let ttl: number;
+    try {
+      ttl = await this.#exchange(lease);
+    } catch (error) {
+      // A stream broken under us (member killed, no leader) is retried once on a new stream,
+      // which etcd3 may open on another member.
+      if (this.#closed || error instanceof LeaseLostError || isTimeout(error)) throw error;
+      ttl = await this.#exchange(lease);
+    }
+    if (ttl <= 0) {
+      this.markLost(lease.generation);
+      throw new LeaseLostError(lease.generation);
+    }
+    if (this.#lease?.generation !== lease.generation) throw new LeaseLostError(lease.generation);
+    return { sentAt, ttlSeconds: ttl, generation: lease.generation };
+  }
+
+  async #exchange(lease: SessionLease): Promise<number> {
+    const stream = await this.#openStream();
+    return new Promise<number>((resolve, reject) => {
+      const timeoutMs = this.#keepaliveTimeout(lease);
+      const timer = setTimeout(() => {
+        // No answer: the member is stuck. Reset the stream so the next keepalive goes elsewhere.
+        this.#closeStream(
+          new LeaderElectError(
+            ErrorCode.BackendTimeout,
+            `etcd did not answer a lease keepalive within ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      this.#pending.push({ resolve, reject, timer });
+      try {
+        stream.write({ ID: lease.id.toString() });
+      } catch (error) {
+        this.#onStreamBroken(stream, error);
+      }
+    });
+  }
+
+  /** Long enough for a raft election, short enough to move away from a stuck member. */
+  #keepaliveTimeout(lease: SessionLease): number {
+    return Math.max(1_000, Math.min(this.#host.requestTimeout, (lease.ttlSeconds * 1_000) / 2));
+  }
+
+  #openStream(): Promise<KeepaliveStream> {
+    if (this.#stream !== null) return Promise.resolve(this.#stream);
+    if (this.#opening !== null) return this.#opening;
+    const opening = this.#host.client.leaseClient.leaseKeepAlive(streamOptions()).then(
+      (stream) => {
+        this.#opening = null;
+        if (this.#closed) {
+          endStream(stream);
+          throw this.#closedError();
+        }
+        this.#stream = stream;
+        stream.on('data', (response) => this.#onResponse(stream, response));
+        stream.on('error', (error) => this.#onStreamBroken(stream, error));
+        stream.on('end', () =>
+          this.#onStreamBroken(stream, new Error('etcd lease keepalive stream ended')),
+        );
+        return stream;
+      },
+      (error: unknown) => {
+        this.#opening = null;
+        throw toEtcdError(error, { operation: 'lease keepalive', ...this.#where() });
+      },
+    );
+    this.#opening = opening;
+    return opening;
+  }
+
+  #onResponse(stream: KeepaliveStream, response: ILeaseKeepAliveResponse): void {
+    if (stream !== this.#stream) return;
+    const pending = this.#pending.shift();
+    if (pending === undefined) return;
+    clearTimeout(pending.timer);
+    pending.resolve(Number(response.TTL));
+  }
+
+  #onStreamBroken(stream: KeepaliveStream, error: unknown): void {
+    if (stream !== this.#stream) return;
+    this.#closeStream(toEtcdError(error, { operation: 'lease keepalive', ...this.#where() }));
+  }
+
+  #closeStream(reason: unknown): void {
+    const stream = this.#stream;
+    this.#stream = null;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const entry of pending) {
+      clearTimeout(entry.timer);
+      entry.reject(reason);
+    }
+    if (stream !== null) endStream(stream);
+  }
+
+  #scheduleBackground(): void {
+    this.#clearBackground();
+    const lease = this.#lease;
+    if (lease === null || this.#closed) return;
+    const interval = (lease.ttlSeconds * 1_000) / 3;
+    const delay = Math.max(0, this.#lastSentAt + interval - performance.now());
+    this.#backgroundTimer = setTimeout(() => {
+      this.#backgroundTimer = null;
+      this.#backgroundKeepalive(lease, interval);
+    }, delay);
+    this.#backgroundTimer.unref();
+  }
+
+  #backgroundKeepalive(lease: SessionLease, interval: number): void {
+    if (this.#lease !== lease || this.#closed) return;
+    if (this.#host.clientClosed()) {
+      // Streams opened before the close would keep working: let the lease run out instead.
+      this.#closeStream(new Error('the etcd3 client was closed'));
+      return;
+    }
+    const inFlight = this.#inFlight;
+    if (inFlight !== null) {
+      const next = () => this.#scheduleBackground();
+      inFlight.done.then(next, next);
+      return;
+    }
+    // A renewal sent one meanwhile: wait for the interval to pass since that one.
+    if (performance.now() - this.#lastSentAt < interval * 0.95) {
+      this.#scheduleBackground();
+      return;
+    }
+    this.#sendKeepalive(lease).then(
+      () => this.#scheduleBackground(),
+      (error: unknown) => {
+        if (error instanceof LeaseLostError || this.#closed || this.#lease !== lease) return;
+        // Retry soon: the lease runs out if keepalives keep failing.
+        this.#clearBackground();
+        this.#backgroundTimer = setTimeout(
+          () => {
+            this.#backgroundTimer = null;
+            this.#backgroundKeepalive(lease, interval);
+          },
+          Math.min(500, interval / 2),
+        );
+        this.#backgroundTimer.unref();
+      },
+    );
+  }
+
+  #clearBackground(): void {
+    if (this.#backgroundTimer !== null) clearTimeout(this.#backgroundTimer);
+    this.#backgroundTimer = null;
+  }
+
+  #where(): { endpoints: readonly string[] } {
+    return { endpoints: this.#host.endpoints };
+  }
+
+  #closedError(): LeaderElectError {
+    return new LeaderElectError(ErrorCode.Stopped, 'the etcd session was closed');
+  }
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof LeaderElectError && error.code === ErrorCode.BackendTimeout;
+}
+
+/** Ends a stream without etcd3 counting it as a failure of its host (see watch-hub.ts). */
+function endStream(stream: KeepaliveStream): void {
+  stream.on('error', () => undefined);
+  try {
+    stream.end();
+  } catch {
+    // already ended
+  }
+  try {
+    stream.cancel();
+  } catch {
+    // already cancelled
+  }
+}

@@ -1,0 +1,345 @@
+/**
+ * One etcd watch stream per client, shared by every election of that client, written over
+ * etcd3's raw Watch service because etcd3's own watch builder cannot require a leader.
+ *
+ * - The stream carries `hasleader: true`: a member that loses its raft leader cancels it
+ *   ("etcdserver: no leader") and we reconnect, possibly to another member.
+ * - A stream that goes quiet is probed with a progress request; no answer within the probe
+ *   interval means the member is stuck (paused, half-open TCP): the stream is reset.
+ * - After a reconnect every subscription is re-created from the revision after the last event
+ *   it delivered, so no event is lost or repeated.
+ */
+import type { Etcd3, IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
+import { ErrorCode, LeaderElectError } from '../errors.js';
+import { toEtcdError } from './etcd-errors.js';
+import { streamOptions } from './grpc-call.js';
+
+export interface WatchSpec {
+  readonly key: Buffer;
+  /** Deliver deletions only. */
+  readonly deletesOnly: boolean;
+  /** First revision to deliver (replays history from there). */
+  readonly startRevision: bigint;
+}
+
+export interface WatchSink {
+  /** A change of the key, in revision order. */
+  event(type: 'put' | 'delete', kv: IKeyValue): void;
+  /** The subscription is live on the server (after creation or re-creation). */
+  ready(): void;
+  /** The stream broke; the subscription will be re-created when it reconnects. */
+  down(error: LeaderElectError): void;
+  /**
+   * The server ended the subscription for good (history compacted, permission denied); it is
+   * not re-created. `error` is null for a compaction.
+   */
+  ended(error: LeaderElectError | null): void;
+}
+
+export interface WatchSubscription {
+  /** True while the server confirmed the subscription and the stream is up. */
+  readonly active: boolean;
+  close(): void;
+}
+
+type StreamState = 'idle' | 'connecting' | 'open' | 'closed';
+
+const RECONNECT_MIN_MS = 50;
+const RECONNECT_MAX_MS = 2_000;
+/** Default probe interval; elections with short leases lower it (see `tightenProbe`). */
+const DEFAULT_PROBE_MS = 2_000;
+const MIN_PROBE_MS = 250;
+
+class Subscription implements WatchSubscription {
+  readonly id: number;
+  nextRevision: bigint;
+  state: 'pending' | 'creating' | 'active' | 'closed' = 'pending';
+
+  constructor(
+    private readonly hub: WatchHub,
+    id: number,
+    readonly spec: WatchSpec,
+    readonly sink: WatchSink,
+  ) {
+    this.id = id;
+    this.nextRevision = spec.startRevision;
+  }
+
+  get active(): boolean {
+    return this.state === 'active';
+  }
+
+  close(): void {
+    if (this.state === 'closed') return;
+    this.hub.unsubscribe(this);
+  }
+}
+
+export class WatchHub {
+  readonly #client: Etcd3;
+  readonly #endpoints: readonly string[];
+  readonly #subscriptions = new Map<number, Subscription>();
+  /** Create requests sent and not answered yet, in order: etcd answers them in order. */
+  #creating: Subscription[] = [];
+  #nextId = 1;
+  #state: StreamState = 'idle';
+  #stream: IDuplexStream<IWatchRequest, IWatchResponse> | null = null;
+  #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  #reconnectDelay = RECONNECT_MIN_MS;
+  #probeTimer: ReturnType<typeof setInterval> | null = null;
+  #probeMs = DEFAULT_PROBE_MS;
+  #lastHeardAt = 0;
+  #probeSentAt: number | null = null;
+
+  readonly #clientClosed: () => boolean;
+
+  constructor(client: Etcd3, endpoints: readonly string[], clientClosed: () => boolean) {
+    this.#client = client;
+    this.#endpoints = endpoints;
+    this.#clientClosed = clientClosed;
+  }
+
+  /** True while the stream is connected. */
+  get connected(): boolean {
+    return this.#state === 'open';
+  }
+
+  /** Probe a quiet stream at least this often (an election with a short lease asks for it). */
+  tightenProbe(intervalMs: number): void {
+    const next = Math.max(MIN_PROBE_MS, Math.min(this.#probeMs, Math.floor(intervalMs)));
+    if (next === this.#probeMs) return;
+    this.#probeMs = next;
+    if (this.#probeTimer !== null) {
+      this.#stopProbe();
+      this.#startProbe();
+    }
+  }
+
+  subscribe(spec: WatchSpec, sink: WatchSink): WatchSubscription {
+    if (this.#state === 'closed') throw new Error('watch hub is closed');
+    const subscription = new Subscription(this, this.#nextId++, spec, sink);
+    this.#subscriptions.set(subscription.id, subscription);
+    if (this.#state === 'open') this.#create(subscription);
+    else if (this.#state === 'idle' && this.#reconnectTimer === null) this.#connect();
+    return subscription;
+  }
+
+  unsubscribe(subscription: Subscription): void {
+    const wasCreated = subscription.state === 'active' || subscription.state === 'creating';
+    subscription.state = 'closed';
+    this.#subscriptions.delete(subscription.id);
+    if (wasCreated && this.#stream !== null && this.#state === 'open') {
+      this.#write({ cancel_request: { watch_id: subscription.id } });
+    }
+    if (this.#subscriptions.size === 0) this.#shutdownStream();
+  }
+
+  /** Ends the stream and every subscription. */
+  close(): void {
+    if (this.#state === 'closed') return;
+    for (const subscription of this.#subscriptions.values()) subscription.state = 'closed';
+    this.#subscriptions.clear();
+    this.#shutdownStream();
+    this.#state = 'closed';
+  }
+
+  #connect(): void {
+    this.#state = 'connecting';
+    this.#client.watchClient.watch(streamOptions()).then(
+      (stream) => {
+        if (this.#state !== 'connecting' || this.#subscriptions.size === 0) {
+          endStream(stream);
+          if (this.#state === 'connecting') this.#state = 'idle';
+          return;
+        }
+        this.#stream = stream;
+        this.#state = 'open';
+        this.#lastHeardAt = performance.now();
+        this.#probeSentAt = null;
+        stream.on('data', (response) => this.#onData(stream, response));
+        stream.on('error', (error) => this.#onBroken(stream, error));
+        stream.on('end', () => this.#onBroken(stream, new Error('etcd watch stream ended')));
+        this.#creating = [];
+        for (const subscription of this.#subscriptions.values()) this.#create(subscription);
+        this.#startProbe();
+      },
+      (error: unknown) => {
+        if (this.#state !== 'connecting') return;
+        this.#state = 'idle';
+        this.#failAll(error);
+      },
+    );
+  }
+
+  #create(subscription: Subscription): void {
+    subscription.state = 'creating';
+    this.#creating.push(subscription);
+    this.#write({
+      create_request: {
+        key: subscription.spec.key,
+        start_revision: subscription.nextRevision.toString(),
+        watch_id: subscription.id,
+        ...(subscription.spec.deletesOnly ? { filters: [0 /* NOPUT */] } : {}),
+      },
+    });
+  }
+
+  #write(request: IWatchRequest): void {
+    try {
+      this.#stream?.write(request);
+    } catch (error) {
+      const stream = this.#stream;
+      if (stream !== null) this.#onBroken(stream, error);
+    }
+  }
+
+  #onData(stream: IDuplexStream<IWatchRequest, IWatchResponse>, response: IWatchResponse): void {
+    if (stream !== this.#stream) return;
+    this.#lastHeardAt = performance.now();
+    this.#probeSentAt = null;
+    this.#reconnectDelay = RECONNECT_MIN_MS; // the member answers: reconnect fast next time
+    if (response.created) {
+      // Create answers come in request order; a failed create carries watch_id -1.
+      const subscription = this.#creating.shift();
+      if (subscription === undefined || subscription.state !== 'creating') {
+        if (!response.canceled && response.watch_id !== '-1') {
+          this.#write({ cancel_request: { watch_id: response.watch_id } });
+        }
+        return;
+      }
+      if (response.canceled) {
+        this.#end(subscription, response);
+        return;
+      }
+      subscription.state = 'active';
+      subscription.sink.ready();
+      return;
+    }
+    if (response.watch_id === '-1') return; // a progress notification: liveness only
+    const subscription = this.#subscriptions.get(Number(response.watch_id));
+    if (subscription === undefined || subscription.state === 'closed') return;
+    if (response.canceled) {
+      this.#end(subscription, response);
+      return;
+    }
+    for (const event of response.events) {
+      // A sink may close its subscription while handling an earlier event of this response.
+      if (!this.#subscriptions.has(subscription.id)) return;
+      subscription.nextRevision = BigInt(event.kv.mod_revision) + 1n;
+      subscription.sink.event(event.type === 'Delete' ? 'delete' : 'put', event.kv);
+    }
+  }
+
+  #end(subscription: Subscription, response: IWatchResponse): void {
+    subscription.state = 'closed';
+    this.#subscriptions.delete(subscription.id);
+    const compacted = response.compact_revision !== '0' && response.compact_revision !== '';
+    subscription.sink.ended(
+      compacted
+        ? null
+        : toEtcdError(new Error(response.cancel_reason || 'watch canceled by etcd'), {
+            operation: 'watch',
+            key: subscription.spec.key.toString(),
+            endpoints: this.#endpoints,
+          }),
+    );
+    if (this.#subscriptions.size === 0) this.#shutdownStream();
+  }
+
+  #onBroken(stream: IDuplexStream<IWatchRequest, IWatchResponse>, error: unknown): void {
+    if (stream !== this.#stream) return;
+    this.#stream = null;
+    this.#stopProbe();
+    endStream(stream);
+    if (this.#state === 'closed') return;
+    this.#state = 'idle';
+    this.#failAll(error);
+  }
+
+  /** Marks every subscription down and schedules a reconnect with backoff. */
+  #failAll(error: unknown): void {
+    this.#creating = [];
+    const typed = toEtcdError(error, { operation: 'watch', endpoints: this.#endpoints });
+    for (const subscription of [...this.#subscriptions.values()]) {
+      if (subscription.state === 'closed') continue;
+      subscription.state = 'pending';
+      subscription.sink.down(typed);
+    }
+    if (this.#subscriptions.size === 0 || this.#state === 'closed' || this.#clientClosed()) return;
+    const delay = this.#reconnectDelay * (0.5 + Math.random() * 0.5);
+    this.#reconnectDelay = Math.min(RECONNECT_MAX_MS, this.#reconnectDelay * 2);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      if (this.#state === 'idle' && this.#subscriptions.size > 0) this.#connect();
+    }, delay);
+  }
+
+  #startProbe(): void {
+    const interval = Math.max(MIN_PROBE_MS, Math.floor(this.#probeMs / 2));
+    this.#probeTimer = setInterval(() => this.#probe(), interval);
+    this.#probeTimer.unref();
+  }
+
+  #stopProbe(): void {
+    if (this.#probeTimer !== null) clearInterval(this.#probeTimer);
+    this.#probeTimer = null;
+    this.#probeSentAt = null;
+  }
+
+  #probe(): void {
+    const stream = this.#stream;
+    if (stream === null) return;
+    if (this.#clientClosed()) {
+      // gRPC keeps an open stream running after its client was closed: end it ourselves.
+      this.#onBroken(stream, new Error('the etcd3 client was closed'));
+      return;
+    }
+    const now = performance.now();
+    if (this.#probeSentAt !== null) {
+      if (now - this.#probeSentAt >= this.#probeMs) {
+        this.#onBroken(
+          stream,
+          new LeaderElectError(
+            ErrorCode.BackendUnavailable,
+            `watch: the etcd member did not answer a progress request; no sign of life for ${Math.round(now - this.#lastHeardAt)} ms (reconnecting)`,
+            { transient: true },
+          ),
+        );
+      }
+      return;
+    }
+    if (now - this.#lastHeardAt >= this.#probeMs) {
+      this.#probeSentAt = now;
+      this.#write({ progress_request: {} });
+    }
+  }
+
+  #shutdownStream(): void {
+    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+    this.#stopProbe();
+    const stream = this.#stream;
+    this.#stream = null;
+    this.#creating = [];
+    if (stream !== null) endStream(stream);
+    if (this.#state !== 'closed') this.#state = 'idle';
+  }
+}
+
+/**
+ * Ends a stream without etcd3 counting it as a host failure: etcd3 marks the host failed on a
+ * stream error only while the stream is writable, so half-close first, then cancel.
+ */
+function endStream<Req, Res>(stream: IDuplexStream<Req, Res>): void {
+  stream.on('error', () => undefined);
+  try {
+    stream.end();
+  } catch {
+    // already ended
+  }
+  try {
+    stream.cancel();
+  } catch {
+    // already cancelled
+  }
+}
