@@ -2,6 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // One test file at a time across all projects: the integration tests assert on failover
+    // timings and kill servers, and this machine has two cores.
+    maxWorkers: 1,
     projects: [
       {
         // No server: the elector on a fake clock, the property test, the memory backend's
@@ -12,8 +15,9 @@ export default defineConfig({
             'test/unit/**/*.test.ts',
             'test/property/**/*.test.ts',
             'test/conformance/memory.test.ts',
-            'test/cli/demo.test.ts',
+            'test/cli/**/*.test.ts',
           ],
+          exclude: ['test/cli/**/*.etcd.test.ts', 'test/cli/**/*.kube.test.ts'],
           testTimeout: 30_000,
         },
       },
@@ -21,7 +25,11 @@ export default defineConfig({
         // A real three-member etcd cluster built from source (test/env), started once.
         test: {
           name: 'etcd',
-          include: ['test/env/etcd-env.test.ts', 'test/etcd/**/*.test.ts'],
+          include: [
+            'test/env/etcd-env.test.ts',
+            'test/etcd/**/*.test.ts',
+            'test/cli/**/*.etcd.test.ts',
+          ],
           globalSetup: ['test/env/global-setup-etcd.mjs'],
           testTimeout: 60_000,
           hookTimeout: 900_000,
@@ -32,7 +40,7 @@ export default defineConfig({
         // A kube-apiserver v1.37 built from source on its own etcd; client-go peers; HAProxy.
         test: {
           name: 'kubernetes',
-          include: ['test/kubernetes/**/*.test.ts'],
+          include: ['test/kubernetes/**/*.test.ts', 'test/cli/**/*.kube.test.ts'],
           globalSetup: ['test/env/global-setup-kube.mjs'],
           testTimeout: 60_000,
           // A first run builds kube-apiserver from source (minutes on two cores).

@@ -49,6 +49,8 @@ export class RecordLeaseBackend implements LeaseBackend {
   /** Our last successful write, for the renewal fast path and release. */
   private cached: { readonly version: string; readonly record: LeaseRecord } | null = null;
   private closed = false;
+  /** Highest leaseTransitions seen for this lease, so a recreated record keeps tokens rising. */
+  private highestTransitions: number | null = null;
   private readonly watches = new Set<WatchHandle>();
 
   constructor(
@@ -136,12 +138,18 @@ export class RecordLeaseBackend implements LeaseBackend {
     const wall = formatMicroTime(clock.wallNow());
 
     if (current === null) {
+      this.observed = null;
+      if (request.mode === 'renew') {
+        // Someone deleted the record under our term: the term is over.
+        return { kind: 'not-held', holder: null, token: null, expiresAt: readAt };
+      }
       const fresh: LeaseRecord = {
         holderIdentity: identity,
         leaseDurationMs: request.leaseDurationMs,
         acquireTime: wall,
         renewTime: wall,
-        leaseTransitions: 0,
+        // A record deleted by hand restarts above every token we have seen, not at 0.
+        leaseTransitions: this.highestTransitions === null ? 0 : this.highestTransitions + 1,
       };
       const sentAt = clock.now();
       try {
@@ -202,6 +210,7 @@ export class RecordLeaseBackend implements LeaseBackend {
     const current = await this.store.get(this.name, signal);
     const readAt = clock.now();
     if (current === null) {
+      this.observed = null;
       return { kind: 'not-held', holder: null, token: null, expiresAt: readAt };
     }
     const record = this.parse(current);
@@ -352,6 +361,9 @@ export class RecordLeaseBackend implements LeaseBackend {
   }
 
   private observe(version: string, record: LeaseRecord, at: number): ObservedVersion {
+    if (this.highestTransitions === null || record.leaseTransitions > this.highestTransitions) {
+      this.highestTransitions = record.leaseTransitions;
+    }
     if (this.observed?.version === version) return this.observed;
     this.observed = { version, at, record };
     return this.observed;

@@ -15,9 +15,11 @@ import type {
   AttemptRequest,
   BackendContext,
   ElectionTimings,
+  InspectRequest,
   LeaseBackend,
   LeaseHeld,
   LeaseNotHeld,
+  LeaseStatus,
   Observation,
   ReleaseRequest,
   WatchEvent,
@@ -173,6 +175,68 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     if (campaign === null || campaign.createRevision !== request.token) return;
     const signal = AbortSignal.any([request.signal, this.#closing.signal]);
     await this.#track(this.#resign(campaign, signal));
+  }
+
+  /**
+   * Read-only look at the election without campaigning: the leader is the live candidate key with
+   * the lowest create revision (its revision is the token); the time left is its lease's TTL as
+   * the server counts it (etcd reports whole seconds).
+   */
+  async inspect(request: InspectRequest): Promise<LeaseStatus> {
+    if (this.#closePromise !== null) throw this.#closedError();
+    const signal = AbortSignal.any([request.signal, this.#closing.signal]);
+    const run = async (): Promise<LeaseStatus> => {
+      const response = await unary(
+        (options) =>
+          this.#resources.client.kv.range(
+            { key: this.#prefixKey, range_end: this.#prefixEnd },
+            options,
+          ),
+        signal,
+        this.#requestTimeout,
+      );
+      const leader = this.#candidates(response.kvs)[0];
+      if (leader === undefined) {
+        return {
+          holder: null,
+          token: null,
+          leaseDurationMs: null,
+          remainingMs: null,
+          renewTime: null,
+        };
+      }
+      let leaseDurationMs: number | null = null;
+      let remainingMs: number | null = null;
+      if (leader.lease !== 0n) {
+        const ttl = await unary(
+          (options) =>
+            this.#resources.client.leaseClient.leaseTimeToLive(
+              { ID: leader.lease.toString() },
+              options,
+            ),
+          signal,
+          this.#requestTimeout,
+        );
+        const remaining = Number(ttl.TTL);
+        if (remaining >= 0) {
+          remainingMs = remaining * 1000;
+          leaseDurationMs = Number(ttl.grantedTTL) * 1000;
+        }
+      }
+      return {
+        holder: leader.value,
+        token: leader.createRevision,
+        leaseDurationMs,
+        remainingMs,
+        renewTime: null,
+      };
+    };
+    return this.#track(
+      run().catch(async (error: unknown) => {
+        if (signal.aborted) throw signal.reason;
+        throw await raceAbort(this.#resources.refine(this.#error(error, 'inspect')), signal);
+      }),
+    );
   }
 
   watch(listener: WatchListener, _context: BackendContext): WatchHandle {

@@ -174,10 +174,16 @@ export class WatchHub {
   #create(subscription: Subscription): void {
     subscription.state = 'creating';
     this.#creating.push(subscription);
+    // Start one revision early. etcd answers a progress request only once every watcher of the
+    // stream has reached its start revision (progressIfSync), and an idle election makes no new
+    // revision: a watcher starting at "the next revision" would make every probe of a healthy
+    // member go unanswered. The replayed revision is dropped in #onData.
+    const next = subscription.nextRevision;
+    const start = next > 1n ? next - 1n : next;
     this.#write({
       create_request: {
         key: subscription.spec.key,
-        start_revision: subscription.nextRevision.toString(),
+        start_revision: start.toString(),
         watch_id: subscription.id,
         ...(subscription.spec.deletesOnly ? { filters: [0 /* NOPUT */] } : {}),
       },
@@ -225,7 +231,9 @@ export class WatchHub {
     for (const event of response.events) {
       // A sink may close its subscription while handling an earlier event of this response.
       if (!this.#subscriptions.has(subscription.id)) return;
-      subscription.nextRevision = BigInt(event.kv.mod_revision) + 1n;
+      const revision = BigInt(event.kv.mod_revision);
+      if (revision < subscription.nextRevision) continue; // replayed by the early start
+      subscription.nextRevision = revision + 1n;
       subscription.sink.event(event.type === 'Delete' ? 'delete' : 'put', event.kv);
     }
   }
@@ -295,6 +303,12 @@ export class WatchHub {
       return;
     }
     const now = performance.now();
+    if (![...this.#subscriptions.values()].some((subscription) => subscription.active)) {
+      // etcd answers a progress request through a watcher: with none there is nothing to ask.
+      this.#lastHeardAt = now;
+      this.#probeSentAt = null;
+      return;
+    }
     if (this.#probeSentAt !== null) {
       if (now - this.#probeSentAt >= this.#probeMs) {
         this.#onBroken(

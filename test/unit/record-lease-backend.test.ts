@@ -244,3 +244,23 @@ test('inspect shows holder, token and recorded renewal without campaigning', asy
   });
   expect(store.calls).toEqual(['get']);
 });
+
+test('a record deleted under a leader ends its term; the recreated record keeps tokens rising', async () => {
+  const clock = new FakeClock();
+  const store = new InstrumentedStore();
+  const a = new RecordLeaseBackend(store, 'lease');
+  const attempt = (mode: 'acquire' | 'renew', token?: bigint) =>
+    a.attempt({
+      mode,
+      ...(token === undefined ? {} : { token }),
+      identity: 'a',
+      leaseDurationMs: LEASE,
+      clock,
+      signal,
+    });
+  await attempt('acquire');
+  await attempt('acquire'); // token 1
+  store.inner.delete('lease');
+  expect(await attempt('renew', 1n)).toMatchObject({ kind: 'not-held', holder: null });
+  expect(await attempt('acquire')).toMatchObject({ kind: 'held', token: 2n });
+});

@@ -1,0 +1,235 @@
+/**
+ * Loads the chosen backend with a dynamic `import()`, so that a user of one backend needs
+ * neither etcd3 nor @kubernetes/client-node for the other, and checks that it answers before
+ * anything is campaigned for or run.
+ */
+import { readFile } from 'node:fs/promises';
+import { hasErrorCode, isLeaderElectError, type LeaseBackend } from '../index.js';
+import type { BackendConfig, EtcdConfig, KubernetesConfig } from './backend-config.js';
+import { CliError, ExitCode, usageError } from './exit-codes.js';
+
+export interface OpenedBackend {
+  readonly backend: LeaseBackend<unknown>;
+  /** The election's name in metrics and messages: etcd election, or `namespace/lease`. */
+  readonly name: string;
+  /** e.g. `etcd election "jobs" at http://127.0.0.1:2379`. */
+  readonly where: string;
+}
+
+type KubeConfig = import('@kubernetes/client-node').KubeConfig;
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/**
+ * @param onWarning non-fatal findings of the backend (e.g. foreign keys under an etcd election).
+ */
+export async function openBackend(
+  config: BackendConfig,
+  onWarning: (message: string) => void = () => {},
+): Promise<OpenedBackend> {
+  switch (config.kind) {
+    case 'etcd':
+      return openEtcd(config, onWarning);
+    case 'kubernetes':
+      return openKubernetes(config);
+    case 'memory':
+      throw usageError('the memory backend cannot coordinate processes; use etcd or kubernetes');
+  }
+}
+
+async function openEtcd(
+  config: EtcdConfig,
+  onWarning: (message: string) => void,
+): Promise<OpenedBackend> {
+  const module = await loadModule(() => import('../etcd/index.js'), 'etcd', 'etcd3');
+  const tls =
+    config.tls === null
+      ? undefined
+      : {
+          ...(config.tls.cacert === undefined
+            ? {}
+            : { ca: await readPem(config.tls.cacert, '--cacert') }),
+          ...(config.tls.cert === undefined
+            ? {}
+            : { cert: await readPem(config.tls.cert, '--cert') }),
+          ...(config.tls.key === undefined ? {} : { key: await readPem(config.tls.key, '--key') }),
+        };
+  const backend = construct(() =>
+    module.etcdBackend({
+      election: config.election,
+      endpoints: config.endpoints,
+      onWarning: (warning) => onWarning(warning.message),
+      ...(tls === undefined ? {} : { tls }),
+      ...(config.auth === null ? {} : { auth: config.auth }),
+    }),
+  );
+  return {
+    backend,
+    name: config.election,
+    where: `etcd election "${config.election}" at ${config.endpoints.join(',')}`,
+  };
+}
+
+async function openKubernetes(config: KubernetesConfig): Promise<OpenedBackend> {
+  const client = await loadModule(
+    () => import('@kubernetes/client-node'),
+    'kubernetes',
+    '@kubernetes/client-node',
+  );
+  const module = await loadModule(
+    () => import('../kubernetes/index.js'),
+    'kubernetes',
+    '@kubernetes/client-node',
+  );
+  const kubeConfig = new client.KubeConfig();
+  try {
+    if (config.kubeconfig === null) kubeConfig.loadFromDefault();
+    else kubeConfig.loadFromFile(config.kubeconfig);
+    if (config.context !== null) kubeConfig.setCurrentContext(config.context);
+  } catch (error) {
+    throw new CliError(
+      ExitCode.Backend,
+      `cannot load the kubeconfig${config.kubeconfig === null ? '' : ` ${config.kubeconfig}`}: ${messageOf(error)}; check --kubeconfig and --context`,
+      { cause: error },
+    );
+  }
+  if (config.context !== null && !kubeConfig.getContexts().some((c) => c.name === config.context)) {
+    throw new CliError(
+      ExitCode.Backend,
+      `kubeconfig has no context "${config.context}"; check --context (known: ${kubeConfig
+        .getContexts()
+        .map((c) => c.name)
+        .join(', ')})`,
+    );
+  }
+  const namespace = config.namespace ?? (await defaultNamespace(kubeConfig));
+  const backend = construct(() =>
+    module.kubernetesBackend({ kubeConfig, namespace, name: config.leaseName }),
+  );
+  return {
+    backend,
+    name: `${namespace}/${config.leaseName}`,
+    where: `Kubernetes Lease ${namespace}/${config.leaseName}`,
+  };
+}
+
+async function defaultNamespace(kubeConfig: KubeConfig): Promise<string> {
+  try {
+    const inCluster = (await readFile(SERVICE_ACCOUNT_NAMESPACE, 'utf8')).trim();
+    if (inCluster !== '') return inCluster;
+  } catch {
+    // not in a pod
+  }
+  const current = kubeConfig.getCurrentContext();
+  return kubeConfig.getContexts().find((c) => c.name === current)?.namespace ?? 'default';
+}
+
+async function loadModule<T>(
+  load: () => Promise<T>,
+  backend: string,
+  dependency: string,
+): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && messageOf(error).includes(dependency)) {
+      throw new CliError(
+        ExitCode.Backend,
+        `--backend ${backend} needs the ${dependency} package: npm install ${dependency}`,
+        { cause: error },
+      );
+    }
+    throw new CliError(
+      ExitCode.Backend,
+      `cannot load the ${backend} backend: ${messageOf(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+async function readPem(path: string, flag: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new CliError(
+      ExitCode.Backend,
+      `cannot read ${flag} ${path}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}; check the path`,
+      { cause: error },
+    );
+  }
+}
+
+/** Backend factories validate names and options synchronously: those are usage errors. */
+function construct(create: () => LeaseBackend<unknown>): LeaseBackend<unknown> {
+  try {
+    return create();
+  } catch (error) {
+    if (hasErrorCode(error, 'LE_INVALID_NAME') || hasErrorCode(error, 'LE_INVALID_OPTION')) {
+      throw usageError(error.message);
+    }
+    throw new CliError(ExitCode.Backend, `cannot set up the backend: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * One read-only request, so that an unreachable or misconfigured backend fails at once with exit
+ * code 3 instead of campaigning forever. Returns the status it saw (or `null` when the backend
+ * cannot inspect).
+ */
+export async function probeBackend(
+  opened: OpenedBackend,
+  timeoutMs: number,
+): Promise<Awaited<ReturnType<NonNullable<LeaseBackend['inspect']>>> | null> {
+  const { backend } = opened;
+  if (typeof backend.inspect !== 'function') return null;
+  try {
+    return await backend.inspect({ signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw backendFailure(opened, error);
+  }
+}
+
+/** A backend error as the one line that says what to change, with exit code 3. */
+export function backendFailure(opened: Pick<OpenedBackend, 'where'>, error: unknown): CliError {
+  const code = isLeaderElectError(error) ? error.code : undefined;
+  const message =
+    error instanceof DOMException && error.name === 'TimeoutError'
+      ? 'no answer in time'
+      : messageOf(error);
+  let hint: string;
+  switch (code) {
+    case 'LE_AUTH_FAILED':
+      hint = 'check --user and the password variable';
+      break;
+    case 'LE_PERMISSION_DENIED':
+      hint = 'grant the user read and write access to the election';
+      break;
+    case 'LE_TLS_ERROR':
+      hint = 'check --cacert, --cert and --key';
+      break;
+    case 'LE_INVALID_NAME':
+    case 'LE_INVALID_OPTION':
+      hint = 'check the backend flags';
+      break;
+    default:
+      hint = opened.where.startsWith('etcd')
+        ? 'check --endpoints and that the cluster is up'
+        : 'check --kubeconfig, --context and that the API server is up';
+  }
+  // Typed errors often name the fix already (e.g. the RBAC verb to grant).
+  const named = code === 'LE_PERMISSION_DENIED' && /\bgrant\b/i.test(message);
+  return new CliError(
+    ExitCode.Backend,
+    `cannot use ${opened.where}: ${message}${named ? '' : `; ${hint}`}`,
+    { cause: error },
+  );
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,257 @@
+/**
+ * The command that runs while we lead, in its own process group (its own session), so that
+ * signals reach everything it started.
+ *
+ * If `leader-elect` itself dies, even by SIGKILL, nothing of the group may keep running
+ * unsupervised. On Linux two things see to it, both through util-linux's `setpriv`:
+ * - the child is spawned as `setpriv --pdeathsig KILL -- CMD ARGS`, so the kernel kills it when
+ *   its parent dies;
+ * - a watchdog (`setpriv --pdeathsig TERM -- sh -c …`) gets SIGTERM when we die and SIGKILLs the
+ *   child's whole group, so grandchildren (`sh -c 'a; b'`) die too.
+ * Without setpriv the child is spawned directly and only an exit hook kills the group: that covers
+ * every exit of ours except SIGKILL (the caller prints a warning).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+
+export interface ChildExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface SpawnChildOptions {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  /** Path of util-linux's setpriv, or `null` to spawn directly. */
+  readonly setpriv: string | null;
+}
+
+/** How often the group is polled while we wait for it to empty. */
+const GROUP_POLL_MS = 20;
+/** After SIGKILL, how long to wait for the exit to be reported before giving up. */
+const KILL_REPORT_MS = 2_000;
+
+const WATCHDOG_SCRIPT =
+  'trap \'kill -s KILL -- -"$1" 2>/dev/null; kill "$s" 2>/dev/null; exit 0\' TERM\n' +
+  'while :; do sleep 3600 & s=$!; wait "$s"; done';
+
+/** Groups of running children, killed by the exit hook if we exit while they run. */
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
+  });
+}
+
+/**
+ * True while a process of the group runs. Zombies do not count: an orphaned grandchild stays a
+ * zombie until init reaps it, which some container inits do late. Linux reads /proc; elsewhere
+ * signal 0 answers (zombies included).
+ */
+function groupRuns(pgid: number): boolean {
+  if (process.platform !== 'linux') return signalGroup(pgid, 0);
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return signalGroup(pgid, 0);
+  }
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "pid (comm) state ppid pgrp ..."; comm may contain anything, so parse after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
+  }
+  return false;
+}
+
+/** Sends `signal` to every process of the group; false when the group is gone. */
+function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EPERM') return true;
+    return false;
+  }
+}
+
+export class SupervisedChild {
+  readonly pid: number;
+  /** Settles when the direct child has exited. */
+  readonly exited: Promise<ChildExit>;
+  readonly #child: ChildProcess;
+  readonly #watchdog: ChildProcess | null;
+  #exit: ChildExit | null = null;
+  #groupGone = false;
+
+  private constructor(child: ChildProcess, pid: number, watchdog: ChildProcess | null) {
+    this.#child = child;
+    this.pid = pid;
+    this.#watchdog = watchdog;
+    liveGroups.add(pid);
+    this.exited = new Promise<ChildExit>((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#exit = { code, signal };
+        resolve(this.#exit);
+      });
+    });
+  }
+
+  /**
+   * Spawns the command and resolves once it runs. Rejects with the spawn error (ENOENT,
+   * EACCES...) when it cannot be started.
+   */
+  static async start(options: SpawnChildOptions): Promise<SupervisedChild> {
+    installExitHook();
+    const { command, args, env, setpriv } = options;
+    const [file, argv] =
+      setpriv === null
+        ? [command, [...args]]
+        : [setpriv, ['--pdeathsig', 'KILL', '--', command, ...args]];
+    const child = spawn(file, argv, {
+      env,
+      detached: true, // setsid(): its own session and process group
+      stdio: ['inherit', 'inherit', 'inherit'],
+    });
+    await once(child, 'spawn'); // rejects with the spawn error (ENOENT, EACCES...)
+    child.on('error', () => {
+      // After a successful spawn only signalling can fail; the exit still arrives.
+    });
+    const pid = child.pid as number;
+    const watchdog = setpriv === null ? null : startWatchdog(setpriv, pid);
+    return new SupervisedChild(child, pid, watchdog);
+  }
+
+  /** The exit, once the child has exited. */
+  get exit(): ChildExit | null {
+    return this.#exit;
+  }
+
+  /**
+   * Ends the whole group: SIGTERM, then SIGKILL when `graceMs` has passed and anything of the
+   * group is still there. Resolves when the child has exited and the group is gone.
+   * @param onSignal told about each signal sent to the group.
+   */
+  async terminate(
+    graceMs: number,
+    onSignal: (signal: 'SIGTERM' | 'SIGKILL') => void = () => {},
+  ): Promise<{ readonly exit: ChildExit; readonly killed: boolean }> {
+    let killed = false;
+    if (this.#groupAlive()) {
+      if (graceMs > 0) {
+        onSignal('SIGTERM');
+        signalGroup(this.pid, 'SIGTERM');
+        await this.#waitForGroup(graceMs);
+      }
+      if (this.#groupAlive()) {
+        onSignal('SIGKILL');
+        signalGroup(this.pid, 'SIGKILL');
+        killed = true;
+        await this.#waitForGroup(KILL_REPORT_MS);
+      }
+    }
+    const exit = this.#exit ?? (await this.exited);
+    this.#forget();
+    return { exit, killed };
+  }
+
+  /** Kills the group at once (second Ctrl-C, fatal errors). */
+  kill(): void {
+    if (!this.#groupGone) signalGroup(this.pid, 'SIGKILL');
+  }
+
+  /** True while the child, or anything else in its group, runs (or awaits its reaping). */
+  #groupAlive(): boolean {
+    if (this.#groupGone) return false;
+    if (this.#exit === null) return true;
+    if (groupRuns(this.pid)) return true;
+    this.#groupGone = true;
+    return false;
+  }
+
+  async #waitForGroup(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.#groupAlive()) {
+      const left = deadline - performance.now();
+      if (left <= 0) return;
+      if (this.#exit === null) {
+        // The child itself: wake as soon as it exits.
+        await Promise.race([this.exited, delay(left)]);
+      } else {
+        await delay(Math.min(GROUP_POLL_MS, left));
+      }
+    }
+  }
+
+  #forget(): void {
+    liveGroups.delete(this.pid);
+    const watchdog = this.#watchdog;
+    if (watchdog?.pid !== undefined && watchdog.exitCode === null) {
+      // Its own group: the shell and its sleep.
+      signalGroup(watchdog.pid, 'SIGKILL');
+    }
+  }
+
+  /** For tests: the child process object. */
+  get process(): ChildProcess {
+    return this.#child;
+  }
+}
+
+function startWatchdog(setpriv: string, pgid: number): ChildProcess | null {
+  try {
+    const watchdog = spawn(
+      setpriv,
+      [
+        '--pdeathsig',
+        'TERM',
+        '--',
+        '/bin/sh',
+        '-c',
+        WATCHDOG_SCRIPT,
+        'leader-elect-watchdog',
+        String(pgid),
+      ],
+      { detached: true, stdio: 'ignore' },
+    );
+    watchdog.on('error', () => {
+      // Best effort: the child's own pdeathsig still covers the direct child.
+    });
+    watchdog.unref();
+    return watchdog;
+  } catch {
+    return null;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The exit code a shell would report: the code, or 128 + the signal number. */
+export function exitCodeOf(exit: ChildExit): number {
+  if (exit.code !== null) return exit.code;
+  if (exit.signal !== null) {
+    const number = signalNumber(exit.signal);
+    return number === undefined ? 1 : 128 + number;
+  }
+  return 1;
+}
+
+function signalNumber(signal: NodeJS.Signals): number | undefined {
+  return (osConstants.signals as Partial<Record<NodeJS.Signals, number>>)[signal];
+}
