@@ -69,6 +69,7 @@ export class ClientResources {
         requestTimeout: this.requestTimeout,
         clientClosed: () => isClientClosed(this.client),
         forget: (ended) => this.#sessions.delete(ended),
+        noteRevision: (revision) => this.hub.noteRevision(revision),
       },
       ttlSeconds,
     );

@@ -50,6 +50,8 @@ interface SessionHost {
   /** The etcd3 client was closed by its owner: stop keeping the lease alive. */
   clientClosed(): boolean;
   forget(session: LeaseSession): void;
+  /** A store revision seen in a response header (keeps the watch hub's liveness probe informed). */
+  noteRevision?(revision: bigint): void;
 }
 
 type KeepaliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
@@ -329,6 +331,9 @@ export class LeaseSession {
 
   #onResponse(stream: KeepaliveStream, response: ILeaseKeepAliveResponse): void {
     if (stream !== this.#stream) return;
+    if (response.header?.revision !== undefined) {
+      this.#host.noteRevision?.(BigInt(response.header.revision));
+    }
     const pending = this.#pending.shift();
     if (pending === undefined) return;
     clearTimeout(pending.timer);

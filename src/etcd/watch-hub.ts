@@ -53,6 +53,8 @@ const MIN_PROBE_MS = 250;
 class Subscription implements WatchSubscription {
   readonly id: number;
   nextRevision: bigint;
+  /** The start revision of its current server-side watcher. */
+  createdStart = 0n;
   state: 'pending' | 'creating' | 'active' | 'closed' = 'pending';
 
   constructor(
@@ -79,6 +81,8 @@ export class WatchHub {
   readonly #client: Etcd3;
   readonly #endpoints: readonly string[];
   readonly #subscriptions = new Map<number, Subscription>();
+  /** Highest store revision seen in any response (see #probe). */
+  #knownRevision = 0n;
   /** Create requests sent and not answered yet, in order: etcd answers them in order. */
   #creating: Subscription[] = [];
   #nextId = 1;
@@ -174,12 +178,11 @@ export class WatchHub {
   #create(subscription: Subscription): void {
     subscription.state = 'creating';
     this.#creating.push(subscription);
-    // Start one revision early. etcd answers a progress request only once every watcher of the
-    // stream has reached its start revision (progressIfSync), and an idle election makes no new
-    // revision: a watcher starting at "the next revision" would make every probe of a healthy
-    // member go unanswered. The replayed revision is dropped in #onData.
-    const next = subscription.nextRevision;
-    const start = next > 1n ? next - 1n : next;
+    // Start at the next revision: such a watcher is synced at once, so its events go out as soon
+    // as they are committed (an earlier start would leave it unsynced, its events batched by
+    // etcd's 100 ms sync loop). See #probe for what that means for progress requests.
+    const start = subscription.nextRevision;
+    subscription.createdStart = start;
     this.#write({
       create_request: {
         key: subscription.spec.key,
@@ -199,8 +202,15 @@ export class WatchHub {
     }
   }
 
+  /** Records a store revision seen in any response header of this client. */
+  noteRevision(revision: bigint): void {
+    if (revision > this.#knownRevision) this.#knownRevision = revision;
+  }
+
   #onData(stream: IDuplexStream<IWatchRequest, IWatchResponse>, response: IWatchResponse): void {
     if (stream !== this.#stream) return;
+    if (response.header?.revision !== undefined)
+      this.noteRevision(BigInt(response.header.revision));
     this.#lastHeardAt = performance.now();
     this.#probeSentAt = null;
     this.#reconnectDelay = RECONNECT_MIN_MS; // the member answers: reconnect fast next time
@@ -231,9 +241,7 @@ export class WatchHub {
     for (const event of response.events) {
       // A sink may close its subscription while handling an earlier event of this response.
       if (!this.#subscriptions.has(subscription.id)) return;
-      const revision = BigInt(event.kv.mod_revision);
-      if (revision < subscription.nextRevision) continue; // replayed by the early start
-      subscription.nextRevision = revision + 1n;
+      subscription.nextRevision = BigInt(event.kv.mod_revision) + 1n;
       subscription.sink.event(event.type === 'Delete' ? 'delete' : 'put', event.kv);
     }
   }
@@ -303,8 +311,18 @@ export class WatchHub {
       return;
     }
     const now = performance.now();
-    if (![...this.#subscriptions.values()].some((subscription) => subscription.active)) {
-      // etcd answers a progress request through a watcher: with none there is nothing to ask.
+    // etcd answers a progress request only when every watcher of the stream is synced and the
+    // store has reached the watcher's start revision (progressIfSync). Our watchers start at the
+    // next revision, so on an idle cluster a healthy member stays silent — and a stuck one has
+    // nothing to hold back. Probe only once the cluster is known (from any response header, e.g.
+    // the session's keepalives) to have reached every start revision: from then on a silent
+    // member may be hiding an event.
+    let needed = -1n;
+    for (const subscription of this.#subscriptions.values()) {
+      if (subscription.active && subscription.createdStart > needed)
+        needed = subscription.createdStart;
+    }
+    if (needed < 0n || this.#knownRevision < needed) {
       this.#lastHeardAt = now;
       this.#probeSentAt = null;
       return;
