@@ -566,7 +566,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     const term = new Term<Fence>(
       this.identity,
       observation.token,
-      observation.sentAt,
+      now,
       validUntil,
       observation.fence,
       this.#clock,

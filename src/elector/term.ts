@@ -19,7 +19,10 @@ export class Term<Fence = undefined> {
      * with every write to downstream systems and have them reject lower tokens.
      */
     readonly token: bigint,
-    /** Clock reading when the term started (send time of the winning request). */
+    /**
+     * Clock reading when this process started the term (it had the winning answer). Validity is
+     * counted from the send time of the request that proved the hold, which may be earlier.
+     */
     readonly startedAt: number,
     validUntil: number,
     /** Backend-specific fencing helpers (for etcd: a guarded write). */

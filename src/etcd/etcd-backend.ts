@@ -78,6 +78,9 @@ interface CampaignView {
 
 type Slot = 'own' | 'leader' | 'predecessor';
 
+/** Beyond etcd's 100 ms watcher sync interval: watches this old deliver in revision order. */
+const SYNCED_WATCH_AGE_MS = 150;
+
 interface Watched {
   readonly key: string;
   readonly subscription: WatchSubscription;
@@ -100,6 +103,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   readonly #requestTimeout: number;
   #maxKeepaliveAge: number | undefined;
   readonly #maxKeepaliveAgeFixed: boolean;
+  #timings: ElectionTimings | null = null;
   readonly #onWarning: (warning: LeaderElectError) => void;
   readonly #closing = new AbortController();
   readonly #inFlight = new Set<Promise<unknown>>();
@@ -115,6 +119,18 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   #previousAttemptAt: number | null = null;
   /** The leader as last reported, to emit `observed` when its value changes. */
   #leaderSeen: { readonly key: string; readonly value: string } | null = null;
+  /**
+   * Set while we wait behind exactly one older candidate: when the watch reports its deletion,
+   * we are the oldest key and can lead without reading the election again (see #campaignFor).
+   */
+  #nextInLine: {
+    readonly ours: string;
+    readonly ahead: string;
+    readonly streamGeneration: number;
+    /** performance.now() of the read that set it. */
+    readonly since: number;
+    cleared: boolean;
+  } | null = null;
   #listener: WatchListener | null = null;
   #watchUp = false;
   #closePromise: Promise<void> | null = null;
@@ -143,6 +159,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
    * `renewDeadline` just above 1.2 × `retryPeriod`).
    */
   configure(timings: ElectionTimings): void {
+    this.#timings = timings;
     if (this.#maxKeepaliveAgeFixed) return;
     this.#maxKeepaliveAge = Math.max(
       0,
@@ -275,12 +292,36 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     for (let round = 0; round < CAMPAIGN_ROUNDS; round++) {
       const lease = await session.lease(signal);
       const key = candidateKey(this.election, lease.id);
+      const fast = this.#leadWithoutReading(key, lease.generation);
       // Proof that the lease outlives the term: a keepalive sent during this attempt (the grant
-      // counts). Sent alongside the transaction so winning costs no extra round trip.
-      const keepalive = session.keepalive(startedAt, signal);
+      // counts), sent alongside the read so winning costs no extra round trip. Leading without a
+      // read, the session's latest acknowledged keepalive serves if it leaves the term at least a
+      // retryPeriod for its first renewal: right after a handoff the leader applies the old
+      // leader's writes before it answers a keepalive, which would double the handoff.
+      const reusable =
+        fast !== null && this.#timings !== null
+          ? Math.max(0, this.#timings.renewDeadlineMs - this.#timings.retryPeriodMs)
+          : 0;
+      const keepalive = session.keepalive(startedAt - reusable, signal);
       keepalive.catch(() => undefined);
       const clockAt = request.clock.now();
       const perfAt = performance.now();
+      if (fast !== null) {
+        let ack: Awaited<typeof keepalive>;
+        try {
+          ack = await keepalive;
+        } catch (error) {
+          if (error instanceof LeaseLostError) continue;
+          throw this.#error(error, 'campaign keepalive');
+        }
+        if (ack.generation === lease.generation && !fast.gone) {
+          this.#heldToken = fast.createRevision;
+          this.#leaderSeen = null;
+          this.#watchSlot('leader', null);
+          this.#watchSlot('predecessor', null);
+          return this.#held(fast, clockAt - Math.max(0, perfAt - ack.sentAt), ack.ttlSeconds);
+        }
+      }
       let view: CampaignView | null;
       try {
         // Our key is known to exist: a linearizable read re-checks it and finds the leader, as
@@ -332,6 +373,17 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       this.#heldToken = null;
       const older = candidates.filter((c) => c.createRevision < campaign.createRevision);
       const predecessor = older[older.length - 1] as Candidate;
+      const line =
+        older.length === 1 && leader.lease === leader.namedLease
+          ? {
+              ours: key,
+              ahead: leader.key,
+              streamGeneration: -1,
+              since: performance.now(),
+              cleared: false,
+            }
+          : null;
+      this.#nextInLine = line;
       this.#leaderSeen = { key: leader.key, value: leader.value };
       this.#watchSlot('leader', leader.key, revision + 1n);
       this.#watchSlot(
@@ -340,6 +392,10 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
         revision + 1n,
       );
       await this.#watchesReady(signal);
+      // The stream the watches now run on: the fast path holds only while it is the same one.
+      if (line !== null && this.#nextInLine === line) {
+        this.#nextInLine = { ...line, streamGeneration: this.#resources.hub.streamGeneration };
+      }
       if (leader.lease !== leader.namedLease) {
         throw new LeaderElectError(
           ErrorCode.CorruptRecord,
@@ -369,6 +425,40 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       ],
       failure: [everyCandidate],
     };
+  }
+
+  /**
+   * The deletion of the only key older than ours makes us the oldest: keys are only ever created
+   * with higher revisions, so none can appear ahead of us. Ours still exists at that revision if
+   * its watch reported no deletion before it — which holds while every watch has been synced on
+   * one stream since our last read, since such a stream delivers events in revision order. Watches
+   * created at a past revision are synced by etcd's sync loop (every 100 ms) and may replay out of
+   * order across keys before that, hence the minimum age of the read. The caller still awaits a
+   * keepalive, which proves the lease (and so our key) alive. Returns the campaign key to lead
+   * with, or null to read the election as usual.
+   */
+  #leadWithoutReading(key: string, generation: number): CampaignKey | null {
+    const line = this.#nextInLine;
+    this.#nextInLine = null;
+    const campaign = this.#campaign;
+    const own = this.#watched.own;
+    if (
+      line === null ||
+      !line.cleared ||
+      performance.now() - line.since < SYNCED_WATCH_AGE_MS ||
+      line.ours !== key ||
+      line.streamGeneration !== this.#resources.hub.streamGeneration ||
+      campaign === null ||
+      campaign.gone ||
+      campaign.key !== key ||
+      campaign.generation !== generation ||
+      own === null ||
+      own.key !== key ||
+      !own.subscription.active
+    ) {
+      return null;
+    }
+    return campaign;
   }
 
   /** Reads the election if our key is known to exist; null when it does not (any more). */
@@ -693,6 +783,8 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
         }
         if (type === 'delete') {
           if (slot === 'leader') this.#leaderSeen = null;
+          const line = this.#nextInLine;
+          if (line !== null && line.ahead === key) line.cleared = true;
           this.#emit({ type: 'changed' });
           return;
         }

@@ -81,6 +81,7 @@ export class WatchHub {
   readonly #client: Etcd3;
   readonly #endpoints: readonly string[];
   readonly #subscriptions = new Map<number, Subscription>();
+  #streamGeneration = 0;
   /** Highest store revision seen in any response (see #probe). */
   #knownRevision = 0n;
   /** Create requests sent and not answered yet, in order: etcd answers them in order. */
@@ -158,6 +159,7 @@ export class WatchHub {
         }
         this.#stream = stream;
         this.#state = 'open';
+        this.#streamGeneration++;
         this.#lastHeardAt = performance.now();
         this.#probeSentAt = null;
         stream.on('data', (response) => this.#onData(stream, response));
@@ -200,6 +202,14 @@ export class WatchHub {
       const stream = this.#stream;
       if (stream !== null) this.#onBroken(stream, error);
     }
+  }
+
+  /**
+   * Counts the streams opened so far. While it is unchanged, every subscription has been synced
+   * on one stream since its creation, so events of all of them arrived in revision order.
+   */
+  get streamGeneration(): number {
+    return this.#streamGeneration;
   }
 
   /** Records a store revision seen in any response header of this client. */

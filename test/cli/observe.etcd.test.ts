@@ -103,9 +103,10 @@ describe.skipIf(endpoints === undefined)('observing leader-elect run on etcd', (
     a.kill('SIGTERM');
     const bStarted = await b.waitForEvent(isStarted, { timeoutMs: 10_000 });
     await jobStarted(log, bStarted.token);
+    // The watch polls etcd (every 200 ms here): let it see b before b goes away.
+    await watch.waitForEvent((e) => e.event === 'leader' && e.leader === 'b', { stream: 'stdout' });
     b.kill('SIGTERM');
     await b.exited;
-    await watch.waitForEvent((e) => e.event === 'leader' && e.leader === 'b', { stream: 'stdout' });
     await watch.waitForEvent((e) => e.event === 'leader' && e.leader === null, {
       stream: 'stdout',
       after: watch.events('stdout').findIndex((e) => e.leader === 'b'),
