@@ -6,7 +6,9 @@ export function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
 }
 
+/** p50, p99 and max in ms, rounded to µs. Empty input gives nulls (JSON-safe). */
 export function summarize(values) {
+  if (values.length === 0) return { p50Ms: null, p99Ms: null, maxMs: null };
   return {
     p50Ms: round(percentile(values, 50)),
     p99Ms: round(percentile(values, 99)),
@@ -15,6 +17,7 @@ export function summarize(values) {
 }
 
 export function round(value, digits = 3) {
+  if (value === null || value === undefined || Number.isNaN(value)) return null;
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 }
