@@ -6,7 +6,10 @@
  */
 import type { Etcd3, IOptions } from 'etcd3';
 import { ErrorCode, LeaderElectError } from '../errors.js';
+import { type CallOptions, unary } from './grpc-call.js';
+import { KeyChecker } from './key-checker.js';
 import { LeaseSession } from './lease-session.js';
+import { type Lane, RequestGate } from './request-gate.js';
 import { diagnoseTls } from './tls-diagnosis.js';
 import { WatchHub } from './watch-hub.js';
 
@@ -29,6 +32,10 @@ export class ClientResources {
   readonly endpoints: readonly string[];
   readonly requestTimeout: number;
   readonly hub: WatchHub;
+  /** Admission control for the elections' unary requests (see request-gate.ts). */
+  readonly gate = new RequestGate();
+  /** Batched reads of single keys (see key-checker.ts). */
+  readonly keys: KeyChecker;
   readonly #owned: boolean;
   readonly #sessions = new Set<LeaseSession>();
   #references = 0;
@@ -40,6 +47,11 @@ export class ClientResources {
     this.requestTimeout = options.requestTimeout;
     this.#owned = options.owned;
     this.hub = new WatchHub(client, options.endpoints, () => isClientClosed(client));
+    this.keys = new KeyChecker(
+      client,
+      (call, signal, timeoutMs, lane) => this.unary(call, signal, timeoutMs, lane),
+      options.requestTimeout,
+    );
     warmUp(client);
   }
 
@@ -52,6 +64,19 @@ export class ClientResources {
     }
     resources.#references++;
     return resources;
+  }
+
+  /**
+   * One unary request of an election, through the gate: its gRPC deadline (`timeoutMs`) starts
+   * when it is sent, not while it waits; the signal bounds both.
+   */
+  unary<T>(
+    call: (options: CallOptions) => Promise<T>,
+    signal: AbortSignal,
+    timeoutMs: number,
+    lane: Lane = 'normal',
+  ): Promise<T> {
+    return this.gate.run(() => unary(call, signal, timeoutMs), signal, lane);
   }
 
   /** A session for `election` with this TTL: the shared one unless it already hosts `election`. */
@@ -125,6 +150,7 @@ export class ClientResources {
     if (--this.#references > 0) return;
     registry.delete(this.client);
     this.hub.close();
+    this.keys.close();
     if (this.#owned) this.client.close();
   }
 }

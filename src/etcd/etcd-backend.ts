@@ -30,7 +30,7 @@ import { ErrorCode, LeaderElectError } from '../errors.js';
 import { ClientResources } from './client-resources.js';
 import { isLeaseNotFound, toEtcdError } from './etcd-errors.js';
 import { type EtcdFence, EtcdTermFence } from './fence.js';
-import { raceAbort, unary } from './grpc-call.js';
+import { raceAbort } from './grpc-call.js';
 import { candidateKey, electionPrefix, parseCandidateKey, prefixRangeEnd } from './keys.js';
 import { LeaseLostError, type LeaseSession } from './lease-session.js';
 import type { WatchSink, WatchSubscription } from './watch-hub.js';
@@ -84,6 +84,11 @@ const SYNCED_WATCH_AGE_MS = 150;
 interface Watched {
   readonly key: string;
   readonly subscription: WatchSubscription;
+  /**
+   * Our own key's watch may have started after its campaign's revision (see WatchSpec.startNow):
+   * a read that found the key, sent while the watch was live, closes that gap.
+   */
+  verified: boolean;
 }
 
 /** How long an attempt waits for its new watches to be confirmed before answering anyway. */
@@ -176,6 +181,10 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
         }),
       );
     }
+    if (request.mode === 'renew') {
+      const renewed = this.#renewLocally(request);
+      if (renewed !== null) return Promise.resolve(renewed);
+    }
     const signal = AbortSignal.any([request.signal, this.#closing.signal]);
     const run = (
       request.mode === 'renew' ? this.#renew(request, signal) : this.#campaignFor(request, signal)
@@ -203,7 +212,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     if (this.#closePromise !== null) throw this.#closedError();
     const signal = AbortSignal.any([request.signal, this.#closing.signal]);
     const run = async (): Promise<LeaseStatus> => {
-      const response = await unary(
+      const response = await this.#resources.unary(
         (options) =>
           this.#resources.client.kv.range(
             { key: this.#prefixKey, range_end: this.#prefixEnd },
@@ -225,7 +234,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       let leaseDurationMs: number | null = null;
       let remainingMs: number | null = null;
       if (leader.lease !== 0n) {
-        const ttl = await unary(
+        const ttl = await this.#resources.unary(
           (options) =>
             this.#resources.client.leaseClient.leaseTimeToLive(
               { ID: leader.lease.toString() },
@@ -293,15 +302,18 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       const lease = await session.lease(signal);
       const key = candidateKey(this.election, lease.id);
       const fast = this.#leadWithoutReading(key, lease.generation);
-      // Proof that the lease outlives the term: a keepalive sent during this attempt (the grant
-      // counts), sent alongside the read so winning costs no extra round trip. Leading without a
-      // read, the session's latest acknowledged keepalive serves if it leaves the term at least a
-      // retryPeriod for its first renewal: right after a handoff the leader applies the old
-      // leader's writes before it answers a keepalive, which would double the handoff.
+      // Proof that the lease outlives the term: an acknowledged keepalive, whose send time is when
+      // the term's lease duration starts to count. The session's latest one serves if it is at
+      // most maxKeepaliveAge old, as for a renewal (so a process campaigning in thousands of
+      // elections at once shares a few keepalives); otherwise one is sent alongside the read, so
+      // winning costs no extra round trip. Leading without a read, it may be older, as long as
+      // it leaves the term at least a retryPeriod for its first renewal: right after a handoff
+      // the leader applies the old leader's writes before it answers a keepalive, which would
+      // double the handoff.
       const reusable =
         fast !== null && this.#timings !== null
           ? Math.max(0, this.#timings.renewDeadlineMs - this.#timings.retryPeriodMs)
-          : 0;
+          : (this.#maxKeepaliveAge ?? 0);
       const keepalive = session.keepalive(startedAt - reusable, signal);
       keepalive.catch(() => undefined);
       const clockAt = request.clock.now();
@@ -452,9 +464,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       campaign.gone ||
       campaign.key !== key ||
       campaign.generation !== generation ||
-      own === null ||
-      own.key !== key ||
-      !own.subscription.active
+      !vouches(own, key)
     ) {
       return null;
     }
@@ -471,7 +481,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     if (known === null || known.gone || known.key !== key || known.generation !== generation) {
       return null;
     }
-    const response = await unary(
+    const response = await this.#resources.unary(
       (options) =>
         this.#resources.client.kv.range(
           { key: this.#prefixKey, range_end: this.#prefixEnd },
@@ -498,7 +508,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     leaseId: bigint,
     signal: AbortSignal,
   ): Promise<CampaignView | null> {
-    const response = await unary(
+    const response = await this.#resources.unary(
       (options) =>
         this.#resources.client.kv.txn(this.#campaignTxn(key, identity, leaseId), options),
       signal,
@@ -515,7 +525,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   async #proclaim(campaign: CampaignKey, identity: string, signal: AbortSignal): Promise<void> {
     const keyBytes = Buffer.from(campaign.key);
     try {
-      await unary(
+      await this.#resources.unary(
         (options) =>
           this.#resources.client.kv.txn(
             {
@@ -578,6 +588,42 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
 
   // ---------------------------------------------------------------- renew
 
+  /**
+   * The common renewal, without I/O: a recent enough keepalive of the session and a watch that
+   * vouches for our key. Null when anything is missing; #renew then does the full work. This is
+   * what a process with thousands of elections runs thousands of times a second, so it allocates
+   * nothing it does not return.
+   */
+  #renewLocally(request: AttemptRequest): LeaseHeld<EtcdFence> | null {
+    const campaign = this.#campaign;
+    const session = this.#session;
+    if (
+      campaign === null ||
+      session === null ||
+      campaign.gone ||
+      campaign.createRevision !== request.token ||
+      this.#heldToken !== request.token ||
+      !vouches(this.#watched.own, campaign.key)
+    ) {
+      return null;
+    }
+    const startedAt = performance.now();
+    const previous = this.#previousAttemptAt ?? startedAt;
+    const notBefore =
+      this.#maxKeepaliveAge === undefined
+        ? previous
+        : Math.max(previous, startedAt - this.#maxKeepaliveAge);
+    const ack = session.acknowledgedSince(notBefore);
+    if (ack === null || ack.generation !== campaign.generation) return null;
+    this.#previousAttemptAt = startedAt;
+    const clockAt = request.clock.now();
+    return this.#held(
+      campaign,
+      clockAt - Math.max(0, performance.now() - ack.sentAt),
+      ack.ttlSeconds,
+    );
+  }
+
   async #renew(request: AttemptRequest, signal: AbortSignal): Promise<Observation<EtcdFence>> {
     const startedAt = performance.now();
     const previous = this.#previousAttemptAt ?? startedAt;
@@ -607,17 +653,18 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       throw this.#error(error, 'renew');
     }
     if (campaign.gone || ack.generation !== campaign.generation) return this.#lost(signal);
-    if (this.#watched.own?.key !== campaign.key || !this.#watched.own.subscription.active) {
-      // The watch on our key cannot vouch for it right now: read it.
+    const own = this.#watched.own;
+    if (!vouches(own, campaign.key)) {
+      // The watch on our key cannot vouch for it right now: read it. If the watch was live when
+      // the read went out and the read finds the key, the watch vouches from then on.
+      const liveAtRead = own !== null && own.key === campaign.key && own.subscription.active;
       let exists: boolean;
       try {
-        const response = await unary(
-          (options) => this.#resources.client.kv.range({ key: Buffer.from(campaign.key) }, options),
+        const createRevision = await this.#resources.keys.createRevision(
+          Buffer.from(campaign.key),
           signal,
-          this.#requestTimeout,
         );
-        const kv = response.kvs[0];
-        exists = kv !== undefined && BigInt(kv.create_revision) === campaign.createRevision;
+        exists = createRevision === campaign.createRevision;
       } catch (error) {
         throw this.#error(error, 'renew');
       }
@@ -625,6 +672,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
         campaign.gone = true;
         return this.#lost(signal);
       }
+      if (liveAtRead && this.#watched.own === own) own.verified = true;
     }
     return this.#held(campaign, clockAt - Math.max(0, perfAt - ack.sentAt), ack.ttlSeconds);
   }
@@ -633,7 +681,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   async #lost(signal: AbortSignal): Promise<LeaseNotHeld> {
     this.#heldToken = null;
     try {
-      const response = await unary(
+      const response = await this.#resources.unary(
         (options) =>
           this.#resources.client.kv.range(
             { key: this.#prefixKey, range_end: this.#prefixEnd },
@@ -667,7 +715,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   async #resign(campaign: CampaignKey, signal: AbortSignal): Promise<void> {
     const keyBytes = Buffer.from(campaign.key);
     try {
-      await unary(
+      await this.#resources.unary(
         (options) =>
           this.#resources.client.kv.txn(
             {
@@ -685,6 +733,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
           ),
         signal,
         this.#requestTimeout,
+        'urgent',
       );
     } catch (error) {
       throw this.#error(error, 'resign');
@@ -727,7 +776,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
 
   async #deleteQuietly(key: string): Promise<void> {
     try {
-      await unary(
+      await this.#resources.unary(
         (options) => this.#resources.client.kv.deleteRange({ key: Buffer.from(key) }, options),
         AbortSignal.timeout(this.#requestTimeout),
         this.#requestTimeout,
@@ -745,11 +794,19 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     current?.subscription.close();
     this.#watched[slot] = null;
     if (key !== null && this.#closePromise === null) {
+      // Our own key's watch starts at the current revision (cheap for etcd even when thousands of
+      // elections campaign at once) and is verified by a read if it started late; the others
+      // decide who leads next and must not miss an event.
       const subscription = this.#resources.hub.subscribe(
-        { key: Buffer.from(key), deletesOnly: slot !== 'leader', startRevision: fromRevision },
+        {
+          key: Buffer.from(key),
+          deletesOnly: slot !== 'leader',
+          startRevision: fromRevision,
+          startNow: slot === 'own',
+        },
         this.#sink(slot, key),
       );
-      this.#watched[slot] = { key, subscription };
+      this.#watched[slot] = { key, subscription, verified: false };
     }
     this.#refreshWatchState();
   }
@@ -944,6 +1001,16 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   #closedError(): LeaderElectError {
     return new LeaderElectError(ErrorCode.Stopped, `${this.description}: the backend is closed`);
   }
+}
+
+/** Whether the watch on our own key reports every deletion of `key` from now on. */
+function vouches(own: Watched | null, key: string): boolean {
+  return (
+    own !== null &&
+    own.key === key &&
+    own.subscription.active &&
+    (own.subscription.complete || own.verified)
+  );
 }
 
 function notHeld(leader: Candidate): LeaseNotHeld {

@@ -184,6 +184,14 @@ export class LeaseSession {
     return raceAbort(this.#sendKeepalive(lease), signal);
   }
 
+  /** The latest acknowledged keepalive of the current lease if it was sent at or after `notBefore`. */
+  acknowledgedSince(notBefore: number): KeepaliveAck | null {
+    const lease = this.#lease;
+    const last = this.#lastAck;
+    if (this.#closed || lease === null || last === null) return null;
+    return last.generation === lease.generation && last.sentAt >= notBefore ? last : null;
+  }
+
   /** Forgets the lease if it is still generation `generation` (etcd said it does not exist). */
   markLost(generation: number): void {
     const lease = this.#lease;

@@ -20,6 +20,16 @@ export interface WatchSpec {
   readonly deletesOnly: boolean;
   /** First revision to deliver (replays history from there). */
   readonly startRevision: bigint;
+  /**
+   * Create the first server-side watcher at the current revision instead of `startRevision`, if
+   * the store has moved past it. etcd serves a watcher that starts in the past from its
+   * "unsynced" group, which it catches up in batches every 100 ms under one lock: thousands of
+   * them (a process campaigning in thousands of elections) take seconds to create. The
+   * subscription then reports {@link WatchSubscription.complete} false when events between
+   * `startRevision` and the creation may have been skipped; the owner covers that gap itself
+   * (a read). Re-creations after a reconnect always resume where delivery stopped.
+   */
+  readonly startNow?: boolean;
 }
 
 export interface WatchSink {
@@ -39,6 +49,12 @@ export interface WatchSink {
 export interface WatchSubscription {
   /** True while the server confirmed the subscription and the stream is up. */
   readonly active: boolean;
+  /**
+   * False when the subscription may have skipped events after its start revision (a `startNow`
+   * watcher created after the store had moved on): it only reports what happens after its
+   * creation. True for every other subscription.
+   */
+  readonly complete: boolean;
   close(): void;
 }
 
@@ -56,6 +72,9 @@ class Subscription implements WatchSubscription {
   /** The start revision of its current server-side watcher. */
   createdStart = 0n;
   state: 'pending' | 'creating' | 'active' | 'closed' = 'pending';
+  complete = true;
+  /** The next creation starts at the current revision (see WatchSpec.startNow). */
+  startNow: boolean;
 
   constructor(
     private readonly hub: WatchHub,
@@ -65,6 +84,7 @@ class Subscription implements WatchSubscription {
   ) {
     this.id = id;
     this.nextRevision = spec.startRevision;
+    this.startNow = spec.startNow === true;
   }
 
   get active(): boolean {
@@ -188,7 +208,8 @@ export class WatchHub {
     this.#write({
       create_request: {
         key: subscription.spec.key,
-        start_revision: start.toString(),
+        // 0: etcd starts the watcher at its current revision + 1 (synced at once).
+        start_revision: subscription.startNow ? '0' : start.toString(),
         watch_id: subscription.id,
         ...(subscription.spec.deletesOnly ? { filters: [0 /* NOPUT */] } : {}),
       },
@@ -236,6 +257,15 @@ export class WatchHub {
       if (response.canceled) {
         this.#end(subscription, response);
         return;
+      }
+      if (subscription.startNow) {
+        // The created response carries the store revision after the watcher was registered; the
+        // watcher starts at most one past it. At or before the revision we were asked to start
+        // from, nothing can have been skipped; past it, events in between may have been.
+        subscription.startNow = false;
+        const current = BigInt(response.header.revision);
+        // (A re-creation after a reconnect resumes at nextRevision and leaves this as it is.)
+        subscription.complete = current < subscription.nextRevision;
       }
       subscription.state = 'active';
       subscription.sink.ready();
