@@ -151,7 +151,10 @@ describe('many elections on one client', () => {
     // Someone deletes the candidate keys of three elections: exactly those terms end.
     const victims = [0, 150, 299];
     for (const i of victims) {
-      await admin.delete().key(keys.find((k) => k.startsWith(`${prefix}-${i}/`)) as string).exec();
+      await admin
+        .delete()
+        .key(keys.find((k) => k.startsWith(`${prefix}-${i}/`)) as string)
+        .exec();
     }
     await waitFor(() => stopped.size >= victims.length, 'the three terms ended', 5_000, 20);
     // They campaign again (new keys, higher tokens); nobody else was disturbed.
