@@ -8,6 +8,7 @@ export type {
   LeaseHeld,
   LeaseNotHeld,
   LeaseStatus,
+  LocalRenewRequest,
   Observation,
   ReleaseRequest,
   WatchEvent,

@@ -28,6 +28,15 @@ export interface LeaseBackend<Fence = undefined> {
   /** Campaign (`mode: 'acquire'`) or renew (`mode: 'renew'`) once. */
   attempt(request: AttemptRequest): Promise<Observation<Fence>>;
 
+  /**
+   * Optional: a renewal the backend can answer without I/O (etcd: a shared keepalive recent
+   * enough and a watch that vouches for our key). Returns the renewal, under the same rules as a
+   * `renew` attempt, or null to have the elector make a full attempt. The elector calls it before
+   * every renewal; it must be synchronous and cheap (a process may renew thousands of elections
+   * a second), and must not throw.
+   */
+  renewLocally?(request: LocalRenewRequest): LeaseHeld<Fence> | null;
+
   /** Gives the lease up if we still hold it with `token`; a no-op otherwise. */
   release(request: ReleaseRequest): Promise<void>;
 
@@ -72,6 +81,13 @@ export interface AttemptRequest extends BackendContext {
   readonly signal: AbortSignal;
   /** Called when a renewal had to fall back to a slower path (client-go's `slowpath` metric). */
   readonly onSlowPath?: () => void;
+}
+
+export interface LocalRenewRequest extends BackendContext {
+  /** The term being renewed. */
+  readonly token: bigint;
+  /** Requested lease duration in milliseconds. */
+  readonly leaseDurationMs: number;
 }
 
 export interface ReleaseRequest extends BackendContext {

@@ -14,3 +14,14 @@ export function defaultBackendPolicy(): IPolicy {
     backoff: new ExponentialBackoff({ initialDelay: 20, maxDelay: 200 }),
   });
 }
+
+let shared: IPolicy | null = null;
+
+/**
+ * One default policy for every elector that does not bring its own: a retry policy keeps no
+ * state between executions, and a process with thousands of elections need not hold thousands.
+ */
+export function sharedDefaultPolicy(): IPolicy {
+  shared ??= defaultBackendPolicy();
+  return shared;
+}

@@ -10,7 +10,7 @@ import type {
   WatchEvent,
   WatchHandle,
 } from '../backend/lease-backend.js';
-import { defaultBackendPolicy } from '../backend/resilience.js';
+import { sharedDefaultPolicy } from '../backend/resilience.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { ErrorCode, isLeaderElectError, LeaderElectError, toLeaderElectError } from '../errors.js';
 import type { ElectionMetrics } from '../observability/metrics.js';
@@ -153,7 +153,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     this.#backend = options.backend;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
-    this.#policy = options.policy ?? defaultBackendPolicy();
+    this.#policy = options.policy ?? sharedDefaultPolicy();
     this.#metrics = options.metrics;
   }
 
@@ -370,6 +370,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     const term = this.#term;
     const mode = term === null ? 'acquire' : 'renew';
     const startedAt = this.#clock.now();
+    if (term !== null && this.#renewLocally(term, startedAt)) return;
     const deadline = callDeadline(mode, startedAt, term?.validUntil ?? null, this.timings);
     const controller = new AbortController();
     const deadlineTimer = this.#clock.setTimer(() => {
@@ -417,6 +418,26 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       ),
     };
     this.#inFlight = inFlight;
+  }
+
+  /** A renewal the backend answers without I/O (see LeaseBackend.renewLocally); false if none. */
+  #renewLocally(term: Term<Fence>, startedAt: number): boolean {
+    if (this.#backend.renewLocally === undefined) return false;
+    let observation: LeaseHeld<Fence> | null;
+    try {
+      observation = this.#backend.renewLocally({
+        token: term.token,
+        identity: this.identity,
+        leaseDurationMs: this.timings.leaseDuration,
+        clock: this.#clock,
+      });
+    } catch (error) {
+      this.#reportError(toLeaderElectError(error, ErrorCode.BackendError, 'renewLocally'));
+      return false;
+    }
+    if (observation === null) return false;
+    this.#onObservation('renew', term, startedAt, observation);
+    return true;
   }
 
   #settleAttempt(

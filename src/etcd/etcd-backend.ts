@@ -20,6 +20,7 @@ import type {
   LeaseHeld,
   LeaseNotHeld,
   LeaseStatus,
+  LocalRenewRequest,
   Observation,
   ReleaseRequest,
   WatchEvent,
@@ -110,7 +111,8 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   readonly #maxKeepaliveAgeFixed: boolean;
   #timings: ElectionTimings | null = null;
   readonly #onWarning: (warning: LeaderElectError) => void;
-  readonly #closing = new AbortController();
+  /** One per call in flight (see #callSignal); close() aborts them. */
+  readonly #calls = new Set<AbortController>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #warned = new Set<string>();
   readonly #watched: Record<Slot, Watched | null> = { own: null, leader: null, predecessor: null };
@@ -181,17 +183,14 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
         }),
       );
     }
-    if (request.mode === 'renew') {
-      const renewed = this.#renewLocally(request);
-      if (renewed !== null) return Promise.resolve(renewed);
-    }
-    const signal = AbortSignal.any([request.signal, this.#closing.signal]);
+    const { signal, done } = this.#callSignal(request.signal);
     const run = (
       request.mode === 'renew' ? this.#renew(request, signal) : this.#campaignFor(request, signal)
     ).catch(async (error: unknown) => {
       if (signal.aborted) throw signal.reason;
       throw await raceAbort(this.#resources.refine(error), signal);
     });
+    run.then(done, done);
     return this.#track(run);
   }
 
@@ -199,8 +198,12 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     if (this.#closePromise !== null) return;
     const campaign = this.#campaign;
     if (campaign === null || campaign.createRevision !== request.token) return;
-    const signal = AbortSignal.any([request.signal, this.#closing.signal]);
-    await this.#track(this.#resign(campaign, signal));
+    const { signal, done } = this.#callSignal(request.signal);
+    try {
+      await this.#track(this.#resign(campaign, signal));
+    } finally {
+      done();
+    }
   }
 
   /**
@@ -210,7 +213,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
    */
   async inspect(request: InspectRequest): Promise<LeaseStatus> {
     if (this.#closePromise !== null) throw this.#closedError();
-    const signal = AbortSignal.any([request.signal, this.#closing.signal]);
+    const { signal, done } = this.#callSignal(request.signal);
     const run = async (): Promise<LeaseStatus> => {
       const response = await this.#resources.unary(
         (options) =>
@@ -257,12 +260,12 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
         renewTime: null,
       };
     };
-    return this.#track(
-      run().catch(async (error: unknown) => {
-        if (signal.aborted) throw signal.reason;
-        throw await raceAbort(this.#resources.refine(this.#error(error, 'inspect')), signal);
-      }),
-    );
+    const inspected = run().catch(async (error: unknown) => {
+      if (signal.aborted) throw signal.reason;
+      throw await raceAbort(this.#resources.refine(this.#error(error, 'inspect')), signal);
+    });
+    inspected.then(done, done);
+    return this.#track(inspected);
   }
 
   watch(listener: WatchListener, _context: BackendContext): WatchHandle {
@@ -277,7 +280,9 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
 
   close(): Promise<void> {
     if (this.#closePromise === null) {
-      this.#closing.abort(this.#closedError());
+      const closed = this.#closedError();
+      for (const call of this.#calls) call.abort(closed);
+      this.#calls.clear();
       this.#closePromise = this.#shutdown();
     }
     return this.#closePromise;
@@ -590,11 +595,12 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
 
   /**
    * The common renewal, without I/O: a recent enough keepalive of the session and a watch that
-   * vouches for our key. Null when anything is missing; #renew then does the full work. This is
-   * what a process with thousands of elections runs thousands of times a second, so it allocates
-   * nothing it does not return.
+   * vouches for our key. Null when anything is missing; a renew attempt then does the full work.
+   * This is what a process with thousands of elections runs thousands of times a second, so it
+   * allocates nothing it does not return.
    */
-  #renewLocally(request: AttemptRequest): LeaseHeld<EtcdFence> | null {
+  renewLocally(request: LocalRenewRequest): LeaseHeld<EtcdFence> | null {
+    if (this.#closePromise !== null) return null;
     const campaign = this.#campaign;
     const session = this.#session;
     if (
@@ -980,6 +986,28 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     } catch {
       // a throwing warning handler must not break the election
     }
+  }
+
+  /**
+   * The signal of one call: aborts when `outer` does or when the backend closes. (Cheaper than
+   * AbortSignal.any, which a long-lived signal pays for with a weak reference per call.)
+   */
+  #callSignal(outer: AbortSignal): { readonly signal: AbortSignal; readonly done: () => void } {
+    const controller = new AbortController();
+    if (outer.aborted) {
+      controller.abort(outer.reason);
+      return { signal: controller.signal, done: () => undefined };
+    }
+    const onAbort = () => controller.abort(outer.reason);
+    outer.addEventListener('abort', onAbort, { once: true });
+    this.#calls.add(controller);
+    return {
+      signal: controller.signal,
+      done: () => {
+        outer.removeEventListener('abort', onAbort);
+        this.#calls.delete(controller);
+      },
+    };
   }
 
   #track<T>(run: Promise<T>): Promise<T> {
