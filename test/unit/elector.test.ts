@@ -7,6 +7,7 @@ import {
   LeaderElector,
   type LeaderElectorOptions,
   type LeaderInfo,
+  type LeaseBackend,
   MemoryStore,
   RecordLeaseBackend,
   type StopReason,
@@ -501,4 +502,103 @@ test('a backend can reject timings it cannot honour at construction (configure h
       }),
   ).toThrow('whole seconds only');
   expect(seen).toEqual([{ leaseDurationMs: 2_500, renewDeadlineMs: 2_000, retryPeriodMs: 500 }]);
+});
+
+describe('renewLocally (a backend that can renew without I/O)', () => {
+  /** The memory backend plus a scripted renewLocally, counting what the elector calls. */
+  function localBackend(answer: (token: bigint) => 'held' | 'null' | 'throw') {
+    const inner = new MemoryStore().lease('e');
+    const calls = { local: 0, renewAttempts: 0, acquireAttempts: 0 };
+    const backend: LeaseBackend = {
+      description: 'memory + renewLocally',
+      attempt: (request) => {
+        if (request.mode === 'renew') calls.renewAttempts++;
+        else calls.acquireAttempts++;
+        return inner.attempt(request);
+      },
+      release: (request) => inner.release(request),
+      close: () => inner.close(),
+      renewLocally: (request) => {
+        calls.local++;
+        const what = answer(request.token);
+        if (what === 'throw') throw new Error('local renewal broke');
+        if (what === 'null') return null;
+        return {
+          kind: 'held',
+          token: request.token,
+          sentAt: request.clock.now(),
+          leaseDurationMs: request.leaseDurationMs,
+          fence: undefined,
+        };
+      },
+    };
+    return { backend, calls };
+  }
+
+  function run(backend: LeaseBackend) {
+    const elector = new LeaderElector({
+      backend,
+      identity: 'local',
+      clock,
+      random: () => 0,
+      policy: noop,
+      ...T,
+    });
+    electors.push(elector);
+    const seen = collect(elector);
+    const renewed: number[] = [];
+    elector.on('renewed', () => renewed.push(clock.now()));
+    void elector.run();
+    return { elector, ...seen, renewed };
+  }
+
+  test('a local answer renews the term at each retryPeriod without a backend attempt', async () => {
+    clock = new FakeClock();
+    const { backend, calls } = localBackend(() => 'held');
+    const { elector, terms, renewed } = run(backend);
+    await clock.advance(0);
+    expect(terms).toHaveLength(1);
+    const term = terms[0] as Term;
+    const firstValidUntil = term.validUntil;
+    await clock.advance(T.retryPeriod * 5);
+    expect(calls.local).toBe(5);
+    expect(calls.renewAttempts).toBe(0);
+    expect(calls.acquireAttempts).toBe(1);
+    expect(renewed).toEqual([2_000, 4_000, 6_000, 8_000, 10_000]);
+    expect(term.validUntil).toBe(firstValidUntil + T.retryPeriod * 5);
+    expect(elector.isLeader()).toBe(true);
+  });
+
+  test('null falls back to a full renew attempt; a throwing renewLocally is reported and falls back too', async () => {
+    clock = new FakeClock();
+    let mode: 'null' | 'throw' = 'null';
+    const { backend, calls } = localBackend(() => mode);
+    const { elector, errors, log } = run(backend);
+    await clock.advance(0);
+    await clock.advance(T.retryPeriod);
+    expect(calls).toEqual({ local: 1, renewAttempts: 1, acquireAttempts: 1 });
+    mode = 'throw';
+    await clock.advance(T.retryPeriod);
+    expect(calls).toEqual({ local: 2, renewAttempts: 2, acquireAttempts: 1 });
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.BackendError]);
+    expect(errors[0]?.message).toContain('local renewal broke');
+    expect(elector.isLeader()).toBe(true);
+    expect(log).toEqual(['started 0']);
+  });
+
+  test('a local answer for another token ends the term as lost', async () => {
+    clock = new FakeClock();
+    const { backend } = localBackend(() => 'held');
+    const wrapped: LeaseBackend = {
+      ...backend,
+      renewLocally: (request) => {
+        const held = backend.renewLocally?.(request) ?? null;
+        return held === null ? null : { ...held, token: request.token + 1n };
+      },
+    };
+    const { log } = run(wrapped);
+    await clock.advance(0);
+    await clock.advance(T.retryPeriod);
+    expect(log).toContain('stopped 0 lost');
+  });
 });
