@@ -333,9 +333,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
         }
         if (ack.generation === lease.generation && !fast.gone) {
           this.#heldToken = fast.createRevision;
-          this.#leaderSeen = null;
-          this.#watchSlot('leader', null);
-          this.#watchSlot('predecessor', null);
+          this.#dropFollowerWatches();
           return this.#held(fast, clockAt - Math.max(0, perfAt - ack.sentAt), ack.ttlSeconds);
         }
       }
@@ -382,9 +380,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
         }
         if (ack.generation !== lease.generation || campaign.gone) continue;
         this.#heldToken = campaign.createRevision;
-        this.#leaderSeen = null;
-        this.#watchSlot('leader', null);
-        this.#watchSlot('predecessor', null);
+        this.#dropFollowerWatches();
         return this.#held(campaign, clockAt - Math.max(0, perfAt - ack.sentAt), ack.ttlSeconds);
       }
       this.#heldToken = null;
@@ -450,7 +446,9 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
    * its watch reported no deletion before it — which holds while every watch has been synced on
    * one stream since our last read, since such a stream delivers events in revision order. Watches
    * created at a past revision are synced by etcd's sync loop (every 100 ms) and may replay out of
-   * order across keys before that, hence the minimum age of the read. The caller still awaits a
+   * order across keys before that, hence the minimum age of the read — unless etcd created every
+   * one of them synced (the usual case: nothing was written between our read and their
+   * creation), which the created responses tell. The caller still awaits a
    * keepalive, which proves the lease (and so our key) alive. Returns the campaign key to lead
    * with, or null to read the election as usual.
    */
@@ -462,7 +460,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     if (
       line === null ||
       !line.cleared ||
-      performance.now() - line.since < SYNCED_WATCH_AGE_MS ||
+      (performance.now() - line.since < SYNCED_WATCH_AGE_MS && !this.#watchesSynced()) ||
       line.ours !== key ||
       line.streamGeneration !== this.#resources.hub.streamGeneration ||
       campaign === null ||
@@ -474,6 +472,14 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       return null;
     }
     return campaign;
+  }
+
+  /** Every watch we hold was created synced (see WatchSubscription.synced). */
+  #watchesSynced(): boolean {
+    for (const watched of Object.values(this.#watched)) {
+      if (watched !== null && !watched.subscription.synced) return false;
+    }
+    return true;
   }
 
   /** Reads the election if our key is known to exist; null when it does not (any more). */
@@ -815,6 +821,24 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       this.#watched[slot] = { key, subscription, verified: false };
     }
     this.#refreshWatchState();
+  }
+
+  /**
+   * We lead: the watches on the leader and predecessor keys are no longer needed. Cancelling them
+   * writes to the watch stream (about half a millisecond each through gRPC), so it happens after
+   * the elector has taken the new term, not on the handoff's critical path. Their events until
+   * then can only make the elector confirm its term with a renewal.
+   */
+  #dropFollowerWatches(): void {
+    this.#leaderSeen = null;
+    const { leader, predecessor } = this.#watched;
+    if (leader === null && predecessor === null) return;
+    setImmediate(() => {
+      if (this.#closePromise !== null) return;
+      if (leader !== null && this.#watched.leader === leader) this.#watchSlot('leader', null);
+      if (predecessor !== null && this.#watched.predecessor === predecessor)
+        this.#watchSlot('predecessor', null);
+    });
   }
 
   #dropWatches(): void {

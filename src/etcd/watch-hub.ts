@@ -55,6 +55,13 @@ export interface WatchSubscription {
    * creation. True for every other subscription.
    */
   readonly complete: boolean;
+  /**
+   * True when etcd created its current watcher "synced" (starting after the store's revision at
+   * creation): such a watcher gets each event as it is committed, so the events of all synced
+   * watchers of one stream arrive in revision order. A watcher that starts in the past is caught
+   * up by etcd's sync loop (every 100 ms) and is in order with the others only after that.
+   */
+  readonly synced: boolean;
   close(): void;
 }
 
@@ -73,6 +80,7 @@ class Subscription implements WatchSubscription {
   createdStart = 0n;
   state: 'pending' | 'creating' | 'active' | 'closed' = 'pending';
   complete = true;
+  synced = false;
   /** The next creation starts at the current revision (see WatchSpec.startNow). */
   startNow: boolean;
 
@@ -258,12 +266,13 @@ export class WatchHub {
         this.#end(subscription, response);
         return;
       }
+      const current = BigInt(response.header.revision);
+      subscription.synced = subscription.startNow || current < subscription.createdStart;
       if (subscription.startNow) {
         // The created response carries the store revision after the watcher was registered; the
         // watcher starts at most one past it. At or before the revision we were asked to start
         // from, nothing can have been skipped; past it, events in between may have been.
         subscription.startNow = false;
-        const current = BigInt(response.header.revision);
         // (A re-creation after a reconnect resumes at nextRevision and leaves this as it is.)
         subscription.complete = current < subscription.nextRevision;
       }
