@@ -6,6 +6,7 @@ import type {
   LeaseBackend,
   LeaseHeld,
   LeaseNotHeld,
+  LocalRenewRequest,
   Observation,
   WatchEvent,
   WatchHandle,
@@ -421,16 +422,24 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   }
 
   /** A renewal the backend answers without I/O (see LeaseBackend.renewLocally); false if none. */
+  #localRenewRequest: LocalRenewRequest | null = null;
+
   #renewLocally(term: Term<Fence>, startedAt: number): boolean {
     if (this.#backend.renewLocally === undefined) return false;
-    let observation: LeaseHeld<Fence> | null;
-    try {
-      observation = this.#backend.renewLocally({
+    // One request object per term: renewals of thousands of elections should allocate little.
+    let request = this.#localRenewRequest;
+    if (request === null || request.token !== term.token) {
+      request = {
         token: term.token,
         identity: this.identity,
         leaseDurationMs: this.timings.leaseDuration,
         clock: this.#clock,
-      });
+      };
+      this.#localRenewRequest = request;
+    }
+    let observation: LeaseHeld<Fence> | null;
+    try {
+      observation = this.#backend.renewLocally(request);
     } catch (error) {
       this.#reportError(toLeaderElectError(error, ErrorCode.BackendError, 'renewLocally'));
       return false;
@@ -521,9 +530,13 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     }
     term.extend(termValidUntil(observation.sentAt, this.timings));
     this.#lastRenewAt = now;
-    this.#armTermTimer(term, now);
-    this.#metric((m) => m.renewLatency?.(this.name, now - startedAt, true));
-    this.#emitSafe('renewed', term, now - startedAt);
+    // A pending term timer fires at the old validUntil at the latest and re-arms itself for the
+    // new one (validity only grows): one timer per lease duration, not one per renewal.
+    if (this.#termTimer === null) this.#armTermTimer(term, now);
+    if (this.#metrics !== undefined) {
+      this.#metric((m) => m.renewLatency?.(this.name, now - startedAt, true));
+    }
+    if (this.listenerCount('renewed') > 0) this.#emitSafe('renewed', term, now - startedAt);
     this.#scheduleAt(nextRenewAt(startedAt, term.validUntil, this.timings), now);
   }
 
@@ -787,14 +800,13 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       });
       return;
     }
-    this.#timer = this.#clock.setTimer(
-      () => {
-        this.#timer = null;
-        this.#attempt();
-      },
-      Math.max(0, at - now),
-    );
+    this.#timer = this.#clock.setTimer(this.#onTimer, Math.max(0, at - now));
   }
+
+  readonly #onTimer = (): void => {
+    this.#timer = null;
+    this.#attempt();
+  };
 
   #clearTimer(): void {
     this.#immediateGeneration++;
