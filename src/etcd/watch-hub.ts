@@ -69,7 +69,7 @@ type StreamState = 'idle' | 'connecting' | 'open' | 'closed';
 
 const RECONNECT_MIN_MS = 50;
 const RECONNECT_MAX_MS = 2_000;
-/** Default probe interval; elections with short leases lower it (see `tightenProbe`). */
+/** Probe interval until an election sets it from its lease TTL (see `tightenProbe`). */
 const DEFAULT_PROBE_MS = 2_000;
 const MIN_PROBE_MS = 250;
 
@@ -121,6 +121,8 @@ export class WatchHub {
   #reconnectDelay = RECONNECT_MIN_MS;
   #probeTimer: ReturnType<typeof setInterval> | null = null;
   #probeMs = DEFAULT_PROBE_MS;
+  /** An election has set the interval (from then on it only goes down). */
+  #probeSet = false;
   #lastHeardAt = 0;
   #probeSentAt: number | null = null;
 
@@ -137,9 +139,14 @@ export class WatchHub {
     return this.#state === 'open';
   }
 
-  /** Probe a quiet stream at least this often (an election with a short lease asks for it). */
+  /**
+   * Probe a quiet stream after `intervalMs` of silence (an election asks for TTL/3 of its lease,
+   * the cadence of Go's keepalives); with several elections the shortest interval wins.
+   */
   tightenProbe(intervalMs: number): void {
-    const next = Math.max(MIN_PROBE_MS, Math.min(this.#probeMs, Math.floor(intervalMs)));
+    const asked = Math.max(MIN_PROBE_MS, Math.floor(intervalMs));
+    const next = this.#probeSet ? Math.min(this.#probeMs, asked) : asked;
+    this.#probeSet = true;
     if (next === this.#probeMs) return;
     this.#probeMs = next;
     if (this.#probeTimer !== null) {
