@@ -273,15 +273,21 @@ export class WatchHub {
         this.#end(subscription, response);
         return;
       }
-      const current = BigInt(response.header.revision);
-      subscription.synced = subscription.startNow || current < subscription.createdStart;
+      const revision = response.header?.revision;
+      const current = revision === undefined ? null : BigInt(revision);
+      subscription.synced =
+        subscription.startNow || (current !== null && current < subscription.createdStart);
       if (subscription.startNow) {
         // The created response carries the store revision after the watcher was registered; the
         // watcher starts at most one past it. At or before the revision we were asked to start
         // from, nothing can have been skipped; past it, events in between may have been.
         subscription.startNow = false;
         // (A re-creation after a reconnect resumes at nextRevision and leaves this as it is.)
-        subscription.complete = current < subscription.nextRevision;
+        subscription.complete = current !== null && current < subscription.nextRevision;
+        // Its real start revision is at most one past `current`: what #probe must wait for.
+        if (current !== null && current + 1n > subscription.createdStart) {
+          subscription.createdStart = current + 1n;
+        }
       }
       subscription.state = 'active';
       subscription.sink.ready();
