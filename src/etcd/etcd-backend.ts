@@ -610,22 +610,14 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     const campaign = this.#campaign;
     const session = this.#session;
     if (
-      campaign === null ||
       session === null ||
-      campaign.gone ||
-      campaign.createRevision !== request.token ||
-      this.#heldToken !== request.token ||
+      !this.#stillHeld(campaign, request.token) ||
       !vouches(this.#watched.own, campaign.key)
     ) {
       return null;
     }
     const startedAt = performance.now();
-    const previous = this.#previousAttemptAt ?? startedAt;
-    const notBefore =
-      this.#maxKeepaliveAge === undefined
-        ? previous
-        : Math.max(previous, startedAt - this.#maxKeepaliveAge);
-    const ack = session.acknowledgedSince(notBefore);
+    const ack = session.acknowledgedSince(this.#keepaliveNotBefore(startedAt));
     if (ack === null || ack.generation !== campaign.generation) return null;
     this.#previousAttemptAt = startedAt;
     const clockAt = request.clock.now();
@@ -636,25 +628,34 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     );
   }
 
+  /** `campaign` is the key of the term `token` and, as far as we know, still exists. */
+  #stillHeld(campaign: CampaignKey | null, token: bigint | undefined): campaign is CampaignKey {
+    return (
+      campaign !== null &&
+      !campaign.gone &&
+      campaign.createRevision === token &&
+      this.#heldToken === token
+    );
+  }
+
+  /**
+   * The oldest keepalive a renewal starting now may reuse: sent after the previous attempt began
+   * and at most maxKeepaliveAge ago.
+   */
+  #keepaliveNotBefore(startedAt: number): number {
+    const previous = this.#previousAttemptAt ?? startedAt;
+    return this.#maxKeepaliveAge === undefined
+      ? previous
+      : Math.max(previous, startedAt - this.#maxKeepaliveAge);
+  }
+
   async #renew(request: AttemptRequest, signal: AbortSignal): Promise<Observation<EtcdFence>> {
     const startedAt = performance.now();
-    const previous = this.#previousAttemptAt ?? startedAt;
+    const notBefore = this.#keepaliveNotBefore(startedAt);
     this.#previousAttemptAt = startedAt;
     const campaign = this.#campaign;
     const session = this.#session;
-    if (
-      campaign === null ||
-      session === null ||
-      campaign.gone ||
-      campaign.createRevision !== request.token ||
-      this.#heldToken !== request.token
-    ) {
-      return this.#lost(signal);
-    }
-    const notBefore =
-      this.#maxKeepaliveAge === undefined
-        ? previous
-        : Math.max(previous, startedAt - this.#maxKeepaliveAge);
+    if (session === null || !this.#stillHeld(campaign, request.token)) return this.#lost(signal);
     const clockAt = request.clock.now();
     const perfAt = performance.now();
     let ack: Awaited<ReturnType<LeaseSession['keepalive']>>;
