@@ -33,7 +33,8 @@ export interface LeaseBackend<Fence = undefined> {
    * enough and a watch that vouches for our key). Returns the renewal, under the same rules as a
    * `renew` attempt, or null to have the elector make a full attempt. The elector calls it before
    * every renewal; it must be synchronous and cheap (a process may renew thousands of elections
-   * a second), and must not throw.
+   * a second), and must not throw. The elector reads the answer before it calls again and keeps
+   * no reference to it, so a backend may return one object per term, updated in place.
    */
   renewLocally?(request: LocalRenewRequest): LeaseHeld<Fence> | null;
 

@@ -79,19 +79,32 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
 
   #phase: ElectorPhase = 'idle';
   #term: Term<Fence> | null = null;
-  #termController: AbortController | null = null;
+  /** Ends the term at its deadline if no renewal extended it (see #armTermTimer). */
   #termTimer: TimerHandle | null = null;
+  /** The term timer object, kept after it fired (see #spareTimer), and its delay. */
+  #spareTermTimer: TimerHandle | null = null;
+  #spareTermTimerDelay = -1;
   /** Next attempt (follower) or renewal (leader). */
   #timer: TimerHandle | null = null;
+  /**
+   * The timer object #timer last used, kept after it fired (never after a clear) together with
+   * its delay: a leader renewing every retryPeriod re-arms it (Clock.refreshTimer) instead of
+   * creating a timer per renewal.
+   */
+  #spareTimer: TimerHandle | null = null;
+  #spareTimerDelay = -1;
   /** Bumped to cancel an attempt queued as a microtask (the zero-delay form of #timer). */
   #immediateGeneration = 0;
   /** Timer that ends a campaign pause (after a loss, while the old work winds down). */
   #pauseTimer: TimerHandle | null = null;
   #inFlight: InFlight | null = null;
-  /** Pending waits for the leader's work; teardown ends them so no grace timer outlives stop(). */
-  readonly #graceWaits = new Set<(settled: boolean) => void>();
+  /**
+   * Pending waits for the leader's work; teardown ends them so no grace timer outlives stop().
+   * Created when first needed, as is #abandoned: most electors never need either.
+   */
+  #graceWaits: Set<(settled: boolean) => void> | null = null;
   /** Calls we stopped waiting for; stop() awaits them so nothing outlives the elector. */
-  readonly #abandoned = new Set<Promise<void>>();
+  #abandoned: Set<Promise<void>> | null = null;
   /** Token of an acquisition that succeeded after we had stopped waiting for it. */
   #orphanToken: bigint | null = null;
   #attemptQueued = false;
@@ -318,9 +331,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       this.#clearTimer();
       await this.#abortInFlight();
     } else {
-      this.#termController?.abort(
-        new LeaderElectError(ErrorCode.NotLeader, `term ${term.token} ended: stopped`),
-      );
+      term.abort(new LeaderElectError(ErrorCode.NotLeader, `term ${term.token} ended: stopped`));
       // Keep renewing during the grace so that nobody else starts while our work winds down.
       const finished = await this.#awaitWork(this.#work);
       if (!finished) {
@@ -341,7 +352,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       }
     }
     await this.#abortInFlight();
-    await Promise.all(this.#abandoned);
+    if (this.#abandoned !== null) await Promise.all(this.#abandoned);
     if (this.#orphanToken !== null) {
       // An acquisition we had aborted still went through: give it back.
       const token = this.#orphanToken;
@@ -372,6 +383,15 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     const mode = term === null ? 'acquire' : 'renew';
     const startedAt = this.#clock.now();
     if (term !== null && this.#renewLocally(term, startedAt)) return;
+    this.#attemptRemote(term, mode, startedAt);
+  }
+
+  /**
+   * The backend call of an attempt, with its deadline and policy. (Apart from #attempt so that
+   * the closures here cost nothing on the local renewal path: V8 allocates a function's closure
+   * context on entry.)
+   */
+  #attemptRemote(term: Term<Fence> | null, mode: 'acquire' | 'renew', startedAt: number): void {
     const deadline = callDeadline(mode, startedAt, term?.validUntil ?? null, this.timings);
     const controller = new AbortController();
     const deadlineTimer = this.#clock.setTimer(() => {
@@ -490,7 +510,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       return;
     }
     if (mode === 'renew' && termAtStart !== null && termAtStart === this.#term) {
-      this.#metric((m) => m.renewLatency?.(this.name, now - startedAt, false));
+      this.#renewLatency(now - startedAt, false);
       this.#endTerm('lost');
     }
     this.#onNotHeld(observation, now);
@@ -532,10 +552,8 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     this.#lastRenewAt = now;
     // A pending term timer fires at the old validUntil at the latest and re-arms itself for the
     // new one (validity only grows): one timer per lease duration, not one per renewal.
-    if (this.#termTimer === null) this.#armTermTimer(term, now);
-    if (this.#metrics !== undefined) {
-      this.#metric((m) => m.renewLatency?.(this.name, now - startedAt, true));
-    }
+    if (this.#termTimer === null) this.#armTermTimer(now);
+    if (this.#metrics !== undefined) this.#renewLatency(now - startedAt, true);
     if (this.listenerCount('renewed') > 0) this.#emitSafe('renewed', term, now - startedAt);
     this.#scheduleAt(nextRenewAt(startedAt, term.validUntil, this.timings), now);
   }
@@ -585,7 +603,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     );
     this.#reportError(typed);
     if (mode === 'renew' && termAtStart !== null && termAtStart === this.#term) {
-      this.#metric((m) => m.renewLatency?.(this.name, now - startedAt, false));
+      this.#renewLatency(now - startedAt, false);
       if (this.#expireTermIfDue()) return;
       this.#scheduleAt(nextRenewAt(now, termAtStart.validUntil, this.timings), now);
       return;
@@ -596,7 +614,6 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   // ---------------------------------------------------------------- terms
 
   #startTerm(observation: LeaseHeld<Fence>, validUntil: number, now: number): void {
-    const controller = new AbortController();
     const term = new Term<Fence>(
       this.identity,
       observation.token,
@@ -604,14 +621,12 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       validUntil,
       observation.fence,
       this.#clock,
-      controller.signal,
     );
     this.#term = term;
-    this.#termController = controller;
     this.#lastRenewAt = now;
     this.#immediateRetries = 0;
     this.#setPhase('leader');
-    this.#armTermTimer(term, now);
+    this.#armTermTimer(now);
     this.#metric((m) => m.leaderStatus?.(this.name, true));
     this.#metric((m) => m.termStarted?.(this.name, term.token));
     this.#metric((m) => m.timeToAcquire?.(this.name, now - this.#campaignStartedAt));
@@ -646,14 +661,13 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     const term = this.#term;
     if (term === null) return;
     this.#term = null;
-    term.end();
-    this.#termController?.abort(
+    term.abort(
       new LeaderElectError(
         ErrorCode.NotLeader,
         `term ${term.token} of "${this.name}" ended: ${reason}`,
       ),
     );
-    this.#termController = null;
+    term.end();
     this.#clearTermTimer();
     this.#clearTimer();
     const renewal = this.#inFlight;
@@ -661,8 +675,10 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       this.#inFlight = null;
       this.#attemptQueued = false;
       renewal.controller.abort(new LeaderElectError(ErrorCode.NotLeader, 'term ended'));
-      this.#abandoned.add(renewal.done);
-      void renewal.done.then(() => this.#abandoned.delete(renewal.done));
+      this.#abandoned ??= new Set();
+      const abandoned = this.#abandoned;
+      abandoned.add(renewal.done);
+      void renewal.done.then(() => abandoned.delete(renewal.done));
     }
     this.#lastRenewAt = null;
     this.#metric((m) => m.leaderStatus?.(this.name, false));
@@ -720,14 +736,33 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     return true;
   }
 
-  #armTermTimer(term: Term<Fence>, now: number): void {
+  /**
+   * Arms the term timer for the current term's deadline, or for half a renewDeadline if that
+   * comes first: a leader's renewals keep moving the deadline, and a timer of that fixed delay
+   * (never later than the deadline) is re-armed in place each time it fires early, so thousands
+   * of leading elections create no timer per renewal or per term check.
+   */
+  #armTermTimer(now: number): void {
+    const term = this.#term;
+    if (term === null) return;
+    const check = Math.max(1, Math.floor(this.timings.renewDeadline / 2));
+    const delay = Math.min(check, Math.max(0, Math.ceil(term.validUntil - now)));
+    const spare = this.#spareTermTimer;
+    if (spare !== null && delay === this.#spareTermTimerDelay && this.#clock.refreshTimer) {
+      this.#clock.refreshTimer(spare);
+      this.#termTimer = spare;
+      return;
+    }
     this.#clearTermTimer();
-    this.#termTimer = this.#clock.setTimer(() => {
-      this.#termTimer = null;
-      if (this.#term === term)
-        this.#expireTermIfDue() || this.#armTermTimer(term, this.#clock.now());
-    }, term.validUntil - now);
+    this.#termTimer = this.#clock.setTimer(this.#onTermTimer, delay);
+    this.#spareTermTimer = this.#termTimer;
+    this.#spareTermTimerDelay = delay;
   }
+
+  readonly #onTermTimer = (): void => {
+    this.#termTimer = null;
+    if (this.#term !== null && !this.#expireTermIfDue()) this.#armTermTimer(this.#clock.now());
+  };
 
   // ---------------------------------------------------------------- watch
 
@@ -791,8 +826,8 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   }
 
   #scheduleAt(at: number, now: number): void {
-    this.#clearTimer();
     if (at <= now) {
+      this.#clearTimer();
       // Due now: run after the current call stack, without a timer's ≥ 1 ms rounding.
       const generation = this.#immediateGeneration;
       queueMicrotask(() => {
@@ -800,7 +835,20 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       });
       return;
     }
-    this.#timer = this.#clock.setTimer(this.#onTimer, Math.max(0, at - now));
+    // Whole milliseconds (Node's timer resolution, rounded up: never early), so that a leader's
+    // renewals, one retryPeriod apart, re-arm one timer.
+    const delay = Math.ceil(at - now);
+    const spare = this.#spareTimer;
+    if (spare !== null && delay === this.#spareTimerDelay && this.#clock.refreshTimer) {
+      this.#immediateGeneration++;
+      this.#clock.refreshTimer(spare);
+      this.#timer = spare;
+      return;
+    }
+    this.#clearTimer();
+    this.#timer = this.#clock.setTimer(this.#onTimer, delay);
+    this.#spareTimer = this.#timer;
+    this.#spareTimerDelay = delay;
   }
 
   readonly #onTimer = (): void => {
@@ -813,6 +861,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     if (this.#timer !== null) {
       this.#clock.clearTimer(this.#timer);
       this.#timer = null;
+      this.#spareTimer = null;
     }
   }
 
@@ -820,6 +869,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     if (this.#termTimer !== null) {
       this.#clock.clearTimer(this.#termTimer);
       this.#termTimer = null;
+      this.#spareTermTimer = null;
     }
   }
 
@@ -835,11 +885,12 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     if (work === null) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       const finish = (settled: boolean) => {
-        if (!this.#graceWaits.delete(finish)) return;
+        if (this.#graceWaits?.delete(finish) !== true) return;
         this.#clock.clearTimer(timer);
         resolve(settled);
       };
       const timer = this.#clock.setTimer(() => finish(false), this.timings.stopGracePeriod);
+      this.#graceWaits ??= new Set();
       this.#graceWaits.add(finish);
       void work.then(() => finish(true));
     });
@@ -883,7 +934,9 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   }
 
   #teardown(): void {
-    for (const finish of [...this.#graceWaits]) finish(false);
+    this.#spareTimer = null;
+    this.#spareTermTimer = null;
+    if (this.#graceWaits !== null) for (const finish of [...this.#graceWaits]) finish(false);
     this.#clearTimer();
     this.#clearTermTimer();
     this.#clearPauseTimer();
@@ -903,6 +956,14 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   }
 
   /** Calls the metrics sink; a failing sink never affects the election. */
+  /**
+   * (A method of its own: a closure in the renewal path would make V8 allocate a context on every
+   * renewal, whether or not metrics are recorded.)
+   */
+  #renewLatency(ms: number, ok: boolean): void {
+    this.#metric((m) => m.renewLatency?.(this.name, ms, ok));
+  }
+
   #metric(record: (metrics: ElectionMetrics) => void): void {
     if (this.#metrics === undefined) return;
     try {

@@ -6,10 +6,12 @@ import { isTermValid } from './decisions.js';
  * right even just after the process was paused (SIGSTOP, a long GC) and before any timer ran.
  */
 export class Term<Fence = undefined> {
-  /** Aborted when the term ends: at its deadline at the latest, at once on observed loss or stop. */
-  readonly signal: AbortSignal;
   #validUntil: number;
   #ended = false;
+  #aborted = false;
+  #abortReason: unknown = undefined;
+  /** Created on first use of `signal`: a process with thousands of terms pays only for those read. */
+  #controller: AbortController | null = null;
 
   constructor(
     /** Our identity. */
@@ -28,15 +30,25 @@ export class Term<Fence = undefined> {
     /** Backend-specific fencing helpers (for etcd: a guarded write). */
     readonly fence: Fence,
     private readonly clock: Clock,
-    signal: AbortSignal,
   ) {
     this.#validUntil = validUntil;
-    this.signal = signal;
+  }
+
+  /**
+   * Aborted when the term ends: at its deadline at the latest, at once on observed loss or stop.
+   * Its reason is a `LE_NOT_LEADER` error that says why.
+   */
+  get signal(): AbortSignal {
+    if (this.#controller === null) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
   }
 
   /** True while the term has not ended and its deadline has not passed on the local clock. */
   isValid(): boolean {
-    return !this.#ended && !this.signal.aborted && isTermValid(this.#validUntil, this.clock.now());
+    return !this.#ended && !this.#aborted && isTermValid(this.#validUntil, this.clock.now());
   }
 
   /** Milliseconds of validity left (0 once invalid). */
@@ -54,7 +66,15 @@ export class Term<Fence = undefined> {
     if (!this.#ended && validUntil > this.#validUntil) this.#validUntil = validUntil;
   }
 
-  /** @internal elector only */
+  /** @internal elector only: the term is over for its user (signal aborted, not valid). */
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  /** @internal elector only: the elector no longer renews it (abort comes first or with it). */
   end(): void {
     this.#ended = true;
   }

@@ -82,15 +82,52 @@ type Slot = 'own' | 'leader' | 'predecessor';
 /** Beyond etcd's 100 ms watcher sync interval: watches this old deliver in revision order. */
 const SYNCED_WATCH_AGE_MS = 150;
 
-interface Watched {
-  readonly key: string;
-  readonly subscription: WatchSubscription;
+/**
+ * The backend's watch on one key in one slot, and the sink of its subscription: one object per
+ * watch (a process may hold thousands), whose callbacks reach the backend through `slotEvents`.
+ */
+class Watched implements WatchSink {
+  subscription: WatchSubscription | null = null;
   /**
    * Our own key's watch may have started after its campaign's revision (see WatchSpec.startNow):
    * a read that found the key, sent while the watch was live, closes that gap.
    */
-  verified: boolean;
+  verified = false;
+
+  constructor(
+    readonly owner: EtcdElectionBackend,
+    readonly slot: Slot,
+    readonly key: string,
+  ) {}
+
+  /** True while the server confirmed the subscription and its stream is up. */
+  get active(): boolean {
+    return this.subscription?.active === true;
+  }
+
+  event(type: 'put' | 'delete', kv: IKeyValue): void {
+    slotEvents.event(this, type, kv);
+  }
+
+  ready(): void {
+    slotEvents.state(this);
+  }
+
+  down(error: LeaderElectError): void {
+    slotEvents.state(this, error);
+  }
+
+  ended(error: LeaderElectError | null): void {
+    slotEvents.ended(this, error);
+  }
 }
+
+/** The backend's handlers for its watches (assigned in its static block: they use its privates). */
+let slotEvents: {
+  event(watched: Watched, type: 'put' | 'delete', kv: IKeyValue): void;
+  state(watched: Watched, error?: LeaderElectError): void;
+  ended(watched: Watched, error: LeaderElectError | null): void;
+};
 
 /** How long an attempt waits for its new watches to be confirmed before answering anyway. */
 const WATCH_READY_WAIT_MS = 250;
@@ -98,25 +135,35 @@ const WATCH_READY_WAIT_MS = 250;
 const CAMPAIGN_ROUNDS = 3;
 
 export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
+  static {
+    slotEvents = {
+      event: (watched, type, kv) => watched.owner.#onSlotEvent(watched, type, kv),
+      state: (watched, error) => watched.owner.#refreshWatchState(error),
+      ended: (watched, error) => watched.owner.#onSlotEnded(watched, error),
+    };
+  }
+
   readonly description: string;
   /** The election name (key prefix without the trailing slash). */
   readonly election: string;
 
   readonly #resources: ClientResources;
   readonly #prefix: string;
-  readonly #prefixKey: Buffer;
-  readonly #prefixEnd: Buffer;
   readonly #requestTimeout: number;
   #maxKeepaliveAge: number | undefined;
   readonly #maxKeepaliveAgeFixed: boolean;
   #timings: ElectionTimings | null = null;
   readonly #onWarning: (warning: LeaderElectError) => void;
+  // The sets below are created when first needed: a process may hold thousands of backends, and
+  // an empty Set costs about 160 bytes.
   /** One per call in flight (see #callSignal); close() aborts them. */
-  readonly #calls = new Set<AbortController>();
-  readonly #inFlight = new Set<Promise<unknown>>();
-  readonly #warned = new Set<string>();
+  #calls: Set<AbortController> | null = null;
+  /** Calls (and inspections) in flight; close() waits for them. */
+  #inFlight: Set<Promise<unknown>> | null = null;
+  /** Foreign keys already reported (see #warnOnce). */
+  #warned: Set<string> | null = null;
   readonly #watched: Record<Slot, Watched | null> = { own: null, leader: null, predecessor: null };
-  readonly #readyWaiters = new Set<() => void>();
+  #readyWaiters: Set<() => void> | null = null;
   #session: LeaseSession | null = null;
   #stopLostListener: (() => void) | null = null;
   #campaign: CampaignKey | null = null;
@@ -139,14 +186,14 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     cleared: boolean;
   } | null = null;
   #listener: WatchListener | null = null;
+  /** renewLocally's answer, reused (see there). */
+  #localHeld: Mutable<LeaseHeld<EtcdFence>> | null = null;
   #watchUp = false;
   #closePromise: Promise<void> | null = null;
 
   constructor(options: EtcdElectionBackendOptions) {
     this.election = options.election;
     this.#prefix = electionPrefix(options.election);
-    this.#prefixKey = Buffer.from(this.#prefix);
-    this.#prefixEnd = prefixRangeEnd(this.#prefixKey);
     this.#requestTimeout = options.requestTimeout;
     this.#maxKeepaliveAge = options.maxKeepaliveAge;
     this.#maxKeepaliveAgeFixed = options.maxKeepaliveAge !== undefined;
@@ -216,11 +263,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     const { signal, done } = this.#callSignal(request.signal);
     const run = async (): Promise<LeaseStatus> => {
       const response = await this.#resources.unary(
-        (options) =>
-          this.#resources.client.kv.range(
-            { key: this.#prefixKey, range_end: this.#prefixEnd },
-            options,
-          ),
+        (options) => this.#resources.client.kv.range(this.#electionRange(), options),
         signal,
         this.#requestTimeout,
       );
@@ -281,8 +324,9 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   close(): Promise<void> {
     if (this.#closePromise === null) {
       const closed = this.#closedError();
-      for (const call of this.#calls) call.abort(closed);
-      this.#calls.clear();
+      const calls = this.#calls;
+      this.#calls = null;
+      if (calls !== null) for (const call of calls) call.abort(closed);
       this.#closePromise = this.#shutdown();
     }
     return this.#closePromise;
@@ -427,7 +471,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
 
   #campaignTxn(key: string, identity: string, leaseId: bigint): ITxnRequest {
     const keyBytes = Buffer.from(key);
-    const everyCandidate = { request_range: { key: this.#prefixKey, range_end: this.#prefixEnd } };
+    const everyCandidate = { request_range: this.#electionRange() };
     return {
       compare: [{ key: keyBytes, target: 'Create', result: 'Equal', create_revision: '0' }],
       success: [
@@ -477,7 +521,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   /** Every watch we hold was created synced (see WatchSubscription.synced). */
   #watchesSynced(): boolean {
     for (const watched of Object.values(this.#watched)) {
-      if (watched !== null && !watched.subscription.synced) return false;
+      if (watched !== null && watched.subscription?.synced !== true) return false;
     }
     return true;
   }
@@ -493,11 +537,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       return null;
     }
     const response = await this.#resources.unary(
-      (options) =>
-        this.#resources.client.kv.range(
-          { key: this.#prefixKey, range_end: this.#prefixEnd },
-          options,
-        ),
+      (options) => this.#resources.client.kv.range(this.#electionRange(), options),
       signal,
       this.#requestTimeout,
     );
@@ -620,12 +660,23 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     const ack = session.acknowledgedSince(this.#keepaliveNotBefore(startedAt));
     if (ack === null || ack.generation !== campaign.generation) return null;
     this.#previousAttemptAt = startedAt;
-    const clockAt = request.clock.now();
-    return this.#held(
-      campaign,
-      clockAt - Math.max(0, performance.now() - ack.sentAt),
-      ack.ttlSeconds,
-    );
+    // Once the acknowledgement is three quarters of the reusable age old, have the next one sent
+    // now: the renewals due before it arrives still have a quarter of that age (≥ 100s of ms
+    // with real timings) to find it, and all of them stay local.
+    const maxAge = this.#maxKeepaliveAge ?? 0;
+    if (maxAge > 0 && startedAt - ack.sentAt > 0.75 * maxAge) {
+      session.keepFresh(startedAt - 0.75 * maxAge);
+    }
+    const sentAt = request.clock.now() - Math.max(0, performance.now() - ack.sentAt);
+    // One answer object per term, updated in place (the elector reads it before it asks again).
+    let held = this.#localHeld;
+    if (held === null || held.token !== campaign.createRevision || held.fence !== campaign.fence) {
+      held = { ...this.#held(campaign, sentAt, ack.ttlSeconds) };
+      this.#localHeld = held;
+    }
+    held.sentAt = sentAt;
+    held.leaseDurationMs = ack.ttlSeconds * 1_000;
+    return held;
   }
 
   /** `campaign` is the key of the term `token` and, as far as we know, still exists. */
@@ -670,7 +721,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     if (!vouches(own, campaign.key)) {
       // The watch on our key cannot vouch for it right now: read it. If the watch was live when
       // the read went out and the read finds the key, the watch vouches from then on.
-      const liveAtRead = own !== null && own.key === campaign.key && own.subscription.active;
+      const liveAtRead = own !== null && own.key === campaign.key && own.active;
       let exists: boolean;
       try {
         const createRevision = await this.#resources.keys.createRevision(
@@ -695,11 +746,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     this.#heldToken = null;
     try {
       const response = await this.#resources.unary(
-        (options) =>
-          this.#resources.client.kv.range(
-            { key: this.#prefixKey, range_end: this.#prefixEnd },
-            options,
-          ),
+        (options) => this.#resources.client.kv.range(this.#electionRange(), options),
         signal,
         this.#requestTimeout,
       );
@@ -758,11 +805,10 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   }
 
   async #shutdown(): Promise<void> {
-    await Promise.allSettled([...this.#inFlight]);
+    if (this.#inFlight !== null) await Promise.allSettled([...this.#inFlight]);
     this.#dropWatches();
     this.#listener = null;
-    for (const resolve of this.#readyWaiters) resolve();
-    this.#readyWaiters.clear();
+    this.#resolveReadyWaiters();
     this.#stopLostListener?.();
     this.#stopLostListener = null;
     const session = this.#session;
@@ -804,22 +850,23 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   #watchSlot(slot: Slot, key: string | null, fromRevision = 0n): void {
     const current = this.#watched[slot];
     if (current !== null && current.key === key) return;
-    current?.subscription.close();
+    current?.subscription?.close();
     this.#watched[slot] = null;
     if (key !== null && this.#closePromise === null) {
       // Our own key's watch starts at the current revision (cheap for etcd even when thousands of
       // elections campaign at once) and is verified by a read if it started late; the others
       // decide who leads next and must not miss an event.
-      const subscription = this.#resources.hub.subscribe(
+      const watched = new Watched(this, slot, key);
+      this.#watched[slot] = watched;
+      watched.subscription = this.#resources.hub.subscribe(
         {
           key: Buffer.from(key),
           deletesOnly: slot !== 'leader',
           startRevision: fromRevision,
           startNow: slot === 'own',
         },
-        this.#sink(slot, key),
+        watched,
       );
-      this.#watched[slot] = { key, subscription, verified: false };
     }
     this.#refreshWatchState();
   }
@@ -844,52 +891,49 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
 
   #dropWatches(): void {
     for (const slot of ['own', 'leader', 'predecessor'] as const) {
-      this.#watched[slot]?.subscription.close();
+      this.#watched[slot]?.subscription?.close();
       this.#watched[slot] = null;
     }
     this.#refreshWatchState();
   }
 
-  #sink(slot: Slot, key: string): WatchSink {
-    const current = () => this.#watched[slot]?.key === key;
-    return {
-      event: (type, kv) => {
-        if (!current()) return;
-        if (slot === 'own') {
-          const campaign = this.#campaign;
-          if (
-            type === 'delete' &&
-            campaign !== null &&
-            campaign.key === key &&
-            !campaign.gone &&
-            BigInt(kv.mod_revision) > campaign.createRevision
-          ) {
-            campaign.gone = true;
-            this.#emit({ type: 'changed' });
-          }
-          return;
-        }
-        if (type === 'delete') {
-          if (slot === 'leader') this.#leaderSeen = null;
-          const line = this.#nextInLine;
-          if (line !== null && line.ahead === key) line.cleared = true;
-          this.#emit({ type: 'changed' });
-          return;
-        }
-        if (slot === 'leader') this.#onLeaderPut(key, kv);
-      },
-      ready: () => this.#refreshWatchState(),
-      down: (error) => this.#refreshWatchState(error),
-      ended: (error) => {
-        if (current()) this.#watched[slot] = null;
-        if (error !== null) {
-          this.#refreshWatchState(error);
-          return;
-        }
-        // History compacted under the watch: campaign again, which re-reads and re-watches.
+  /** An event of one of our watches (ignored once the slot watches something else). */
+  #onSlotEvent(watched: Watched, type: 'put' | 'delete', kv: IKeyValue): void {
+    const { slot, key } = watched;
+    if (this.#watched[slot] !== watched) return;
+    if (slot === 'own') {
+      const campaign = this.#campaign;
+      if (
+        type === 'delete' &&
+        campaign !== null &&
+        campaign.key === key &&
+        !campaign.gone &&
+        BigInt(kv.mod_revision) > campaign.createRevision
+      ) {
+        campaign.gone = true;
         this.#emit({ type: 'changed' });
-      },
-    };
+      }
+      return;
+    }
+    if (type === 'delete') {
+      if (slot === 'leader') this.#leaderSeen = null;
+      const line = this.#nextInLine;
+      if (line !== null && line.ahead === key) line.cleared = true;
+      this.#emit({ type: 'changed' });
+      return;
+    }
+    if (slot === 'leader') this.#onLeaderPut(key, kv);
+  }
+
+  /** The server ended one of our watches for good. */
+  #onSlotEnded(watched: Watched, error: LeaderElectError | null): void {
+    if (this.#watched[watched.slot] === watched) this.#watched[watched.slot] = null;
+    if (error !== null) {
+      this.#refreshWatchState(error);
+      return;
+    }
+    // History compacted under the watch: campaign again, which re-reads and re-watches.
+    this.#emit({ type: 'changed' });
   }
 
   #onLeaderPut(key: string, kv: IKeyValue): void {
@@ -910,11 +954,14 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
 
   /** Emits `up` once every watch we need is live, `down` (with the cause) when that ends. */
   #refreshWatchState(error?: LeaderElectError): void {
-    const live = Object.values(this.#watched).filter((w): w is Watched => w !== null);
-    const up = live.length > 0 && live.every((w) => w.subscription.active);
+    const { own, leader, predecessor } = this.#watched;
+    const up =
+      (own !== null || leader !== null || predecessor !== null) &&
+      (own === null || own.active) &&
+      (leader === null || leader.active) &&
+      (predecessor === null || predecessor.active);
     if (up) {
-      for (const resolve of this.#readyWaiters) resolve();
-      this.#readyWaiters.clear();
+      this.#resolveReadyWaiters();
       if (!this.#watchUp) {
         this.#watchUp = true;
         this.#emit({ type: 'up' });
@@ -930,11 +977,12 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   /** Waits (briefly) until the watches are live, so the elector need not poll meanwhile. */
   async #watchesReady(signal: AbortSignal): Promise<void> {
     const live = Object.values(this.#watched).filter((w): w is Watched => w !== null);
-    if (live.every((w) => w.subscription.active)) return;
+    if (live.every((w) => w.active)) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let resolveReady: (() => void) | undefined;
     const ready = new Promise<void>((resolve) => {
       resolveReady = resolve;
+      this.#readyWaiters ??= new Set();
       this.#readyWaiters.add(resolve);
       timer = setTimeout(resolve, WATCH_READY_WAIT_MS);
     });
@@ -942,8 +990,14 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       await raceAbort(ready, signal);
     } finally {
       clearTimeout(timer);
-      if (resolveReady !== undefined) this.#readyWaiters.delete(resolveReady);
+      if (resolveReady !== undefined) this.#readyWaiters?.delete(resolveReady);
     }
+  }
+
+  #resolveReadyWaiters(): void {
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = null;
+    if (waiters !== null) for (const resolve of waiters) resolve();
   }
 
   #emit(event: WatchEvent): void {
@@ -999,6 +1053,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   }
 
   #warnOnce(key: string): void {
+    this.#warned ??= new Set();
     if (this.#warned.has(key)) return;
     this.#warned.add(key);
     const warning = new LeaderElectError(
@@ -1025,21 +1080,34 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     }
     const onAbort = () => controller.abort(outer.reason);
     outer.addEventListener('abort', onAbort, { once: true });
+    this.#calls ??= new Set();
     this.#calls.add(controller);
     return {
       signal: controller.signal,
       done: () => {
         outer.removeEventListener('abort', onAbort);
-        this.#calls.delete(controller);
+        if (this.#calls?.delete(controller) && this.#calls.size === 0) this.#calls = null;
       },
     };
   }
 
   #track<T>(run: Promise<T>): Promise<T> {
-    this.#inFlight.add(run);
-    const forget = () => this.#inFlight.delete(run);
+    this.#inFlight ??= new Set();
+    const inFlight = this.#inFlight;
+    inFlight.add(run);
+    const forget = () => {
+      if (inFlight.delete(run) && inFlight.size === 0 && this.#inFlight === inFlight) {
+        this.#inFlight = null;
+      }
+    };
     run.then(forget, forget);
     return run;
+  }
+
+  /** The range of every key of the election (built per request: few requests need it). */
+  #electionRange(): { readonly key: Buffer; readonly range_end: Buffer } {
+    const key = Buffer.from(this.#prefix);
+    return { key, range_end: prefixRangeEnd(key) };
   }
 
   #error(error: unknown, operation: string): LeaderElectError {
@@ -1056,12 +1124,13 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   }
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** Whether the watch on our own key reports every deletion of `key` from now on. */
 function vouches(own: Watched | null, key: string): boolean {
   return (
-    own !== null &&
-    own.key === key &&
-    own.subscription.active &&
+    own?.key === key &&
+    own.subscription?.active === true &&
     (own.subscription.complete || own.verified)
   );
 }

@@ -48,6 +48,11 @@ export interface EtcdBackendTuning {
   readonly maxKeepaliveAge?: number;
 }
 
+/** The default `onWarning`: a process warning with the error's code. */
+function emitProcessWarning(warning: LeaderElectError): void {
+  process.emitWarning(warning.message, { code: warning.code });
+}
+
 /**
  * A lease backend over etcd, using etcd's own election recipe so that it competes with Go's
  * `concurrency.Election` and `etcdctl elect` in the same election.
@@ -122,9 +127,7 @@ export function etcdBackend(options: EtcdBackendOptions & EtcdBackendTuning): Et
   if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
     throw new LeaderElectError(ErrorCode.InvalidOption, 'onWarning must be a function');
   }
-  const onWarning =
-    options.onWarning ??
-    ((warning: LeaderElectError) => process.emitWarning(warning.message, { code: warning.code }));
+  const onWarning = options.onWarning ?? emitProcessWarning;
   if (options.client !== undefined) {
     const client = options.client as unknown;
     if (

@@ -184,6 +184,20 @@ export class LeaseSession {
     return raceAbort(this.#sendKeepalive(lease), signal);
   }
 
+  /**
+   * Sends a keepalive in the background unless one was sent at or after `ifNoneSince`
+   * (`performance.now()` time) or one is in flight. Renewals answered from the latest
+   * acknowledgement call it once that one is getting old, so that the renewals after them find a
+   * fresh one too, instead of each asking etcd in turn (one keepalive per period, whatever the
+   * number of elections).
+   */
+  keepFresh(ifNoneSince: number): void {
+    const lease = this.#lease;
+    if (this.#closed || lease === null || this.#inFlight !== null) return;
+    if (this.#lastSentAt >= ifNoneSince) return;
+    this.#sendKeepalive(lease).catch(() => undefined);
+  }
+
   /** The latest acknowledged keepalive of the current lease if it was sent at or after `notBefore`. */
   acknowledgedSince(notBefore: number): KeepaliveAck | null {
     const lease = this.#lease;

@@ -2,8 +2,17 @@ import type { Clock, TimerHandle } from '../clock.js';
 
 interface FakeTimer {
   readonly id: number;
+  /** Creation (or refresh) order: ties in `at` fire in this order. */
+  readonly seq: number;
   readonly at: number;
   readonly callback: () => void;
+}
+
+interface FakeTimerHandle {
+  readonly id: number;
+  readonly delayMs: number;
+  readonly callback: () => void;
+  cleared: boolean;
 }
 
 /**
@@ -21,6 +30,8 @@ export class FakeClock implements Clock {
   readonly #wallOffset: number;
   readonly #timers = new Map<number, FakeTimer>();
   #nextId = 1;
+  #nextSeq = 1;
+  #created = 0;
 
   constructor(options: { readonly start?: number; readonly wallStart?: Date } = {}) {
     this.#now = options.start ?? 0;
@@ -37,13 +48,43 @@ export class FakeClock implements Clock {
   }
 
   setTimer(callback: () => void, delayMs: number): TimerHandle {
-    const timer: FakeTimer = { id: this.#nextId++, at: this.#now + Math.max(0, delayMs), callback };
-    this.#timers.set(timer.id, timer);
-    return { id: timer.id };
+    const handle: FakeTimerHandle = {
+      id: this.#nextId++,
+      delayMs: Math.max(0, delayMs),
+      callback,
+      cleared: false,
+    };
+    this.#created++;
+    this.#arm(handle);
+    return handle;
   }
 
   clearTimer(handle: TimerHandle): void {
-    this.#timers.delete((handle as { id: number }).id);
+    const timer = handle as FakeTimerHandle;
+    timer.cleared = true;
+    this.#timers.delete(timer.id);
+  }
+
+  /** Like Node's `timeout.refresh()`: the same delay again, from now. Throws after clearTimer. */
+  refreshTimer(handle: TimerHandle): void {
+    const timer = handle as FakeTimerHandle;
+    if (timer.cleared)
+      throw new Error(`FakeClock: timer ${timer.id} was cleared; refresh needs a live one`);
+    this.#arm(timer);
+  }
+
+  /** Timers created with setTimer so far (refreshes do not count). */
+  get timersCreated(): number {
+    return this.#created;
+  }
+
+  #arm(handle: FakeTimerHandle): void {
+    this.#timers.set(handle.id, {
+      id: handle.id,
+      seq: this.#nextSeq++,
+      at: this.#now + handle.delayMs,
+      callback: handle.callback,
+    });
   }
 
   /** Number of timers not yet fired or cleared (a stopped elector must leave 0). */
@@ -86,7 +127,7 @@ export class FakeClock implements Clock {
       if (
         best === undefined ||
         timer.at < best.at ||
-        (timer.at === best.at && timer.id < best.id)
+        (timer.at === best.at && timer.seq < best.seq)
       ) {
         best = timer;
       }

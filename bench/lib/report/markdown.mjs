@@ -126,7 +126,12 @@ function targets(rows) {
       `${fmt(big.keepalivesPerSecond, 2)} /s`,
       big.keepalivesPerSecond <= 1,
     );
-    check('etcd 10,000 elections: ≤ 200 MB RSS', big, `${fmt(big.rssMb)} MB`, big.rssMb <= 200);
+    check(
+      'etcd 10,000 elections: ≤ 200 MB RSS (steady state)',
+      big,
+      `${fmt(big.rssMb)} MB (peak ${fmt(big.peakRssMb)} MB during the start-up burst)`,
+      big.rssMb <= 200,
+    );
   }
   for (const backend of ['etcd', 'kubernetes']) {
     const ours = ourRow(rows, backend, 'graceful');
@@ -281,6 +286,7 @@ ${meta.backends.map((b) => `- ${b.backend}: ${b.server}.${(b.notes ?? []).map((n
       : fmt(r.campaignMs),
     fmt(r.cpuPercent, 2),
     fmt(r.rssMb),
+    r.peakRssMb === undefined ? '–' : fmt(r.peakRssMb),
     fmt(r.keepalivesPerSecond, 2),
     fmt(r.requestsPerSecond, 2),
   ]);
@@ -293,6 +299,7 @@ ${meta.backends.map((b) => `- ${b.backend}: ${b.server}.${(b.notes ?? []).map((n
         'all elected after ms:',
         'CPU % of a core:',
         'RSS MB:',
+        'peak RSS MB:',
         'keepalives/s:',
         'requests/s:',
       ],
