@@ -10,7 +10,7 @@ export class Term<Fence = undefined> {
   #ended = false;
   #aborted = false;
   #abortReason: unknown = undefined;
-  /** Created on first use of `signal`: a process with thousands of terms pays only for those read. */
+  /** Created on first use of `signal`: thousands of terms pay only for the signals read. */
   #controller: AbortController | null = null;
 
   constructor(

@@ -129,6 +129,12 @@ let slotEvents: {
   ended(watched: Watched, error: LeaderElectError | null): void;
 };
 
+/**
+ * Renewals come one retryPeriod apart, a little more with timer delays: a keepalive up to this
+ * many retryPeriods old is still "the previous renewal's" (client-go's jitter factor).
+ */
+const RENEWAL_JITTER = 1.2;
+
 /** How long an attempt waits for its new watches to be confirmed before answering anyway. */
 const WATCH_READY_WAIT_MS = 250;
 /** Campaign rounds when the session lease turns out to be gone mid-campaign. */
@@ -207,9 +213,9 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   }
 
   /**
-   * Called by the elector's constructor. Unless `maxKeepaliveAge` was given, a renewal may reuse a
-   * shared keepalive at most `min(retryPeriod, (renewDeadline − retryPeriod) / 2)` old: the term
-   * then always outlives the next renewal, whatever timings the elector validated (even
+   * Called by the elector's constructor. Unless `maxKeepaliveAge` was given, a renewal may reuse
+   * a shared keepalive at most `min(1.2 × retryPeriod, (renewDeadline − retryPeriod) / 2)` old:
+   * the term then always outlives the next renewal, whatever timings the elector validated (even
    * `renewDeadline` just above 1.2 × `retryPeriod`).
    */
   configure(timings: ElectionTimings): void {
@@ -217,7 +223,10 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     if (this.#maxKeepaliveAgeFixed) return;
     this.#maxKeepaliveAge = Math.max(
       0,
-      Math.min(timings.retryPeriodMs, (timings.renewDeadlineMs - timings.retryPeriodMs) / 2),
+      Math.min(
+        RENEWAL_JITTER * timings.retryPeriodMs,
+        (timings.renewDeadlineMs - timings.retryPeriodMs) / 2,
+      ),
     );
   }
 
@@ -661,10 +670,11 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     if (ack === null || ack.generation !== campaign.generation) return null;
     this.#previousAttemptAt = startedAt;
     // Once the acknowledgement is three quarters of the reusable age old, have the next one sent
-    // now: the renewals due before it arrives still have a quarter of that age (≥ 100s of ms
-    // with real timings) to find it, and all of them stay local.
+    // now: the renewals of the other elections due before it arrives still have a quarter of
+    // that age (≥ 100s of ms with real timings) to find it, and all of them stay local. (With
+    // one election there is nobody to share it with: its next renewal asks when it needs one.)
     const maxAge = this.#maxKeepaliveAge ?? 0;
-    if (maxAge > 0 && startedAt - ack.sentAt > 0.75 * maxAge) {
+    if (maxAge > 0 && startedAt - ack.sentAt > 0.75 * maxAge && session.electionCount > 1) {
       session.keepFresh(startedAt - 0.75 * maxAge);
     }
     const sentAt = request.clock.now() - Math.max(0, performance.now() - ack.sentAt);

@@ -41,9 +41,9 @@ export interface EtcdBackendTuning {
    * session's latest keepalive if it was sent after the election's previous attempt began and is
    * at most this old, which keeps renewal traffic at about one keepalive per `retryPeriod`
    * however many elections share the lease. The elector's timings set it when it is
-   * constructed: `min(retryPeriod, (renewDeadline − retryPeriod) / 2)`, so that a term always
-   * outlives the next renewal (2000 ms with the defaults 10 s / 2 s).
-   * @default min(retryPeriod, (renewDeadline − retryPeriod) / 2) of the elector
+   * constructed: `min(1.2 × retryPeriod, (renewDeadline − retryPeriod) / 2)`, so that a term
+   * always outlives the next renewal (2400 ms with the defaults 10 s / 2 s).
+   * @default min(1.2 × retryPeriod, (renewDeadline − retryPeriod) / 2) of the elector
    */
   readonly maxKeepaliveAge?: number;
 }
