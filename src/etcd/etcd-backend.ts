@@ -427,6 +427,14 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
         let ack: Awaited<typeof keepalive>;
         try {
           ack = await keepalive;
+          // The keepalive was chosen when the campaign began. One that queued behind thousands
+          // of others (a process starting its elections at once) can take seconds: its proof
+          // would then start the term nearly expired. Prove the lease again, as recently as a
+          // renewal would.
+          const now = performance.now();
+          if (now - ack.sentAt > reusable) {
+            ack = await session.keepalive(now - (this.#maxKeepaliveAge ?? 0), signal);
+          }
         } catch (error) {
           if (error instanceof LeaseLostError) continue;
           throw this.#error(error, 'campaign keepalive');
@@ -434,7 +442,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
         if (ack.generation !== lease.generation || campaign.gone) continue;
         this.#heldToken = campaign.createRevision;
         this.#dropFollowerWatches();
-        return this.#held(campaign, clockAt - Math.max(0, perfAt - ack.sentAt), ack.ttlSeconds);
+        return this.#held(campaign, onClock(request.clock, ack.sentAt), ack.ttlSeconds);
       }
       this.#heldToken = null;
       const older = candidates.filter((c) => c.createRevision < campaign.createRevision);
@@ -1135,6 +1143,14 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * A `performance.now()` reading on the elector's clock (both monotonic; the offset is taken now).
+ * Never later than the true send time: a keepalive sent after this call maps to now.
+ */
+function onClock(clock: { now(): number }, perfTime: number): number {
+  return clock.now() - Math.max(0, performance.now() - perfTime);
+}
 
 /** Whether the watch on our own key reports every deletion of `key` from now on. */
 function vouches(own: Watched | null, key: string): boolean {

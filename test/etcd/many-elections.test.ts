@@ -119,6 +119,36 @@ describe('WatchHub startNow', () => {
 });
 
 describe('many elections on one client', () => {
+  test('a campaign that waited seconds for its transaction still starts its term with a fresh lease proof', async () => {
+    const client = createEtcdClient({ endpoints });
+    // The campaign picks its keepalive when it begins; its transaction then takes 2 s (as when
+    // thousands of campaigns queue on one client).
+    const txn = client.kv.txn.bind(client.kv);
+    client.kv.txn = async (...args: Parameters<typeof txn>) => {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      return txn(...args);
+    };
+    const timings = { leaseDuration: 4000, renewDeadline: 3000, retryPeriod: 500 };
+    let validity = Number.NaN;
+    const elector = new LeaderElector<EtcdFence>({
+      backend: etcdBackend({ client, election: uniqueElection('slow-campaign') }),
+      identity: 'slow',
+      ...timings,
+      onStartedLeading: (term) => {
+        validity = term.validUntil - performance.now();
+      },
+    });
+    closers.push(async () => {
+      await elector.stop();
+      client.close();
+    });
+    void elector.run();
+    await waitFor(() => elector.isLeader(), 'the slow campaign led', 10_000, 20);
+    // A reused keepalive is at most min(1.2 × retryPeriod, (renewDeadline − retryPeriod) / 2) =
+    // 600 ms old; the one chosen before the 2 s transaction would leave under 1 s.
+    expect(validity).toBeGreaterThan(timings.renewDeadline - 600 - 200);
+  });
+
   test('300 elections campaign at once: all lead on one lease, a deleted key ends exactly its term, stopping leaves nothing behind', async () => {
     const baseline = activeResources();
     const client = createEtcdClient({ endpoints });
