@@ -550,8 +550,8 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     }
     term.extend(termValidUntil(observation.sentAt, this.timings));
     this.#lastRenewAt = now;
-    // A pending term timer fires at the old validUntil at the latest and re-arms itself for the
-    // new one (validity only grows): one timer per lease duration, not one per renewal.
+    // A pending term timer fires at the old validUntil at the latest and re-arms itself in place
+    // for the new one (validity only grows): renewals never touch it.
     if (this.#termTimer === null) this.#armTermTimer(now);
     if (this.#metrics !== undefined) this.#renewLatency(now - startedAt, true);
     if (this.listenerCount('renewed') > 0) this.#emitSafe('renewed', term, now - startedAt);
@@ -955,15 +955,15 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     }
   }
 
-  /** Calls the metrics sink; a failing sink never affects the election. */
   /**
-   * (A method of its own: a closure in the renewal path would make V8 allocate a context on every
-   * renewal, whether or not metrics are recorded.)
+   * Records a renewal's latency. (A method of its own: a closure in the renewal path would make
+   * V8 allocate a context on every renewal, whether or not metrics are recorded.)
    */
   #renewLatency(ms: number, ok: boolean): void {
     this.#metric((m) => m.renewLatency?.(this.name, ms, ok));
   }
 
+  /** Calls the metrics sink; a failing sink never affects the election. */
   #metric(record: (metrics: ElectionMetrics) => void): void {
     if (this.#metrics === undefined) return;
     try {
