@@ -747,16 +747,23 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     if (term === null) return;
     const check = Math.max(1, Math.floor(this.timings.renewDeadline / 2));
     const delay = Math.min(check, Math.max(0, Math.ceil(term.validUntil - now)));
-    const spare = this.#spareTermTimer;
-    if (spare !== null && delay === this.#spareTermTimerDelay && this.#clock.refreshTimer) {
-      this.#clock.refreshTimer(spare);
-      this.#termTimer = spare;
+    if (this.#refreshed(this.#spareTermTimer, this.#spareTermTimerDelay, delay)) {
+      this.#termTimer = this.#spareTermTimer;
       return;
     }
     this.#clearTermTimer();
     this.#termTimer = this.#clock.setTimer(this.#onTermTimer, delay);
     this.#spareTermTimer = this.#termTimer;
     this.#spareTermTimerDelay = delay;
+  }
+
+  /** Re-arms `spare` in place if it was armed with `delay` and the clock can (refreshTimer). */
+  #refreshed(spare: TimerHandle | null, spareDelay: number, delay: number): boolean {
+    if (spare === null || delay !== spareDelay || this.#clock.refreshTimer === undefined) {
+      return false;
+    }
+    this.#clock.refreshTimer(spare);
+    return true;
   }
 
   readonly #onTermTimer = (): void => {
@@ -838,11 +845,9 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     // Whole milliseconds (Node's timer resolution, rounded up: never early), so that a leader's
     // renewals, one retryPeriod apart, re-arm one timer.
     const delay = Math.ceil(at - now);
-    const spare = this.#spareTimer;
-    if (spare !== null && delay === this.#spareTimerDelay && this.#clock.refreshTimer) {
+    if (this.#refreshed(this.#spareTimer, this.#spareTimerDelay, delay)) {
       this.#immediateGeneration++;
-      this.#clock.refreshTimer(spare);
-      this.#timer = spare;
+      this.#timer = this.#spareTimer;
       return;
     }
     this.#clearTimer();
