@@ -13,8 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
-import { ensureBinaries } from '../../test/env/build.mjs';
-import { startEtcdCluster } from '../../test/env/etcd-cluster.mjs';
+import { etcdForTool } from './lib/cluster.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -30,15 +29,8 @@ if (!Number.isInteger(trials) || trials < 1 || !Number.isFinite(gapMs) || gapMs 
   process.exit(2);
 }
 
-const cluster =
-  values.endpoints === undefined
-    ? await startEtcdCluster({
-        binary: (await ensureBinaries(['etcd'])).etcd,
-        members: 3,
-        name: 'bench-floor',
-      })
-    : null;
-const endpoints = values.endpoints?.split(',') ?? cluster.endpoints;
+const cluster = await etcdForTool(values.endpoints, 'bench-floor');
+const { endpoints } = cluster;
 const writer = new Etcd3({ hosts: endpoints });
 const watcher = new Etcd3({ hosts: endpoints });
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -77,5 +69,5 @@ try {
 } finally {
   writer.close();
   watcher.close();
-  await cluster?.stop();
+  await cluster.stop();
 }

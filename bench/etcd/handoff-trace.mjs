@@ -12,19 +12,16 @@
 import { parseArgs } from 'node:util';
 import { ensureBinaries } from '../../test/env/build.mjs';
 import { startElectionPeer } from '../../test/env/election-peer.mjs';
-import { startEtcdCluster } from '../../test/env/etcd-cluster.mjs';
 import { CandidateProcess } from './lib/candidate.mjs';
+import { etcdForTool } from './lib/cluster.mjs';
 
 const { values } = parseArgs({
   options: { trials: { type: 'string', default: '20' }, endpoints: { type: 'string' } },
 });
 const trials = Number(values.trials);
-const bins = await ensureBinaries(['etcd', 'etcd-election-peer']);
-const cluster =
-  values.endpoints === undefined
-    ? await startEtcdCluster({ binary: bins.etcd, members: 3, name: 'bench-trace' })
-    : null;
-const endpoints = values.endpoints?.split(',') ?? cluster.endpoints;
+const bins = await ensureBinaries(['etcd-election-peer']);
+const cluster = await etcdForTool(values.endpoints, 'bench-trace');
+const { endpoints } = cluster;
 const timings = { leaseDuration: 2000, renewDeadline: 1500, retryPeriod: 500 };
 const epochMs = () => performance.timeOrigin + performance.now();
 const pct = (xs, p) => {
@@ -115,5 +112,5 @@ try {
   console.log(`ours  follower leads       ${fmt(o.total)}`);
   console.log(`Go    follower elected     ${fmt(g)} (whole ms)`);
 } finally {
-  await cluster?.stop();
+  await cluster.stop();
 }

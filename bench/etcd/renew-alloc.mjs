@@ -14,8 +14,7 @@ import { Session } from 'node:inspector';
 import { parseArgs } from 'node:util';
 import { createEtcdClient, etcdBackend } from '../../dist/etcd/index.js';
 import { LeaderElector } from '../../dist/index.js';
-import { ensureBinaries } from '../../test/env/build.mjs';
-import { startEtcdCluster } from '../../test/env/etcd-cluster.mjs';
+import { etcdForTool } from './lib/cluster.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -32,15 +31,8 @@ if (!Number.isInteger(count) || count < 1 || !Number.isFinite(windowMs) || windo
 }
 const timings = { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 };
 
-const cluster =
-  values.endpoints === undefined
-    ? await startEtcdCluster({
-        binary: (await ensureBinaries(['etcd'])).etcd,
-        members: 3,
-        name: 'bench-alloc',
-      })
-    : null;
-const client = createEtcdClient({ endpoints: values.endpoints?.split(',') ?? cluster.endpoints });
+const cluster = await etcdForTool(values.endpoints, 'bench-alloc');
+const client = createEtcdClient({ endpoints: cluster.endpoints });
 const run = Date.now().toString(36);
 const electors = [];
 let leading = 0;
@@ -102,5 +94,5 @@ try {
   session.disconnect();
   await Promise.all(electors.map((elector) => elector.stop()));
   client.close();
-  await cluster?.stop();
+  await cluster.stop();
 }

@@ -685,7 +685,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     if (maxAge > 0 && startedAt - ack.sentAt > 0.75 * maxAge && session.electionCount > 1) {
       session.keepFresh(startedAt - 0.75 * maxAge);
     }
-    const sentAt = request.clock.now() - Math.max(0, performance.now() - ack.sentAt);
+    const sentAt = onClock(request.clock, ack.sentAt);
     // One answer object per term, updated in place (the elector reads it before it asks again).
     let held = this.#localHeld;
     if (held === null || held.token !== campaign.createRevision || held.fence !== campaign.fence) {
