@@ -52,6 +52,11 @@ export class RecordLeaseBackend implements LeaseBackend {
   /** Highest leaseTransitions seen for this lease, so a recreated record keeps tokens rising. */
   private highestTransitions: number | null = null;
   private readonly watches = new Set<WatchHandle>();
+  /**
+   * Present only when the store can watch: the elector then follows the pushed records; without
+   * it, followers poll every jittered retryPeriod.
+   */
+  readonly watch?: (listener: WatchListener, context: BackendContext) => WatchHandle;
 
   constructor(
     private readonly store: RecordStore,
@@ -59,6 +64,9 @@ export class RecordLeaseBackend implements LeaseBackend {
     private readonly options: RecordLeaseBackendOptions = {},
   ) {
     this.description = `${store.description} lease "${name}"`;
+    if (store.watch !== undefined) {
+      this.watch = (listener, context) => this.openWatch(listener, context);
+    }
   }
 
   configure(timings: ElectionTimings): void {
@@ -282,7 +290,7 @@ export class RecordLeaseBackend implements LeaseBackend {
     }
   }
 
-  watch(listener: WatchListener, context: BackendContext): WatchHandle {
+  private openWatch(listener: WatchListener, context: BackendContext): WatchHandle {
     this.assertOpen();
     const watch = this.store.watch;
     if (watch === undefined) {

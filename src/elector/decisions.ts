@@ -134,6 +134,16 @@ export function nextRenewAt(lastAttemptAt: number, validUntil: number, timings: 
   return Math.min(lastAttemptAt + timings.retryPeriod, validUntil);
 }
 
+/**
+ * Delay of the leader's term timer: the term's deadline, or half a `renewDeadline` if that comes
+ * first, in whole milliseconds (never early). Renewals keep moving the deadline; a timer of this
+ * fixed delay is re-armed in place each time it fires before the deadline.
+ */
+export function termCheckDelay(validUntil: number, now: number, timings: Timings): number {
+  const check = Math.max(1, Math.floor(timings.renewDeadline / 2));
+  return Math.min(check, Math.max(0, Math.ceil(validUntil - now)));
+}
+
 /** Deadline for one backend call: a campaign gets `renewDeadline`, a renewal what is left of the term. */
 export function callDeadline(
   mode: 'acquire' | 'renew',

@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { IPolicy } from 'cockatiel';
 import type { LeaseBackend } from '../backend/lease-backend.js';
 import type { Clock } from '../clock.js';
+import { ErrorCode, LeaderElectError } from '../errors.js';
 import type { ElectionMetrics } from '../observability/metrics.js';
 import type { LeaderInfo, StopReason } from './events.js';
 import type { Term } from './term.js';
@@ -91,4 +94,43 @@ export interface Timings {
   readonly renewDeadline: number;
   readonly retryPeriod: number;
   readonly stopGracePeriod: number;
+}
+
+/**
+ * Checks what the constructor needs beyond the timings (see `resolveTimings`) and returns the
+ * identity to use. Throws a typed error that says what to pass instead.
+ */
+export function validateElectorOptions<Fence>(options: LeaderElectorOptions<Fence>): string {
+  if (typeof options !== 'object' || options === null) {
+    throw new LeaderElectError(ErrorCode.InvalidOption, 'LeaderElector needs an options object');
+  }
+  if (options.backend === undefined || options.backend === null) {
+    throw new LeaderElectError(
+      ErrorCode.MissingBackend,
+      'LeaderElector needs a backend: pass `backend: new MemoryStore().lease(name)` or an etcd/kubernetes backend',
+    );
+  }
+  if (
+    typeof options.backend.attempt !== 'function' ||
+    typeof options.backend.release !== 'function'
+  ) {
+    throw new LeaderElectError(
+      ErrorCode.MissingBackend,
+      'backend does not implement LeaseBackend (attempt, release, close)',
+    );
+  }
+  const identity = options.identity ?? `${hostname()}_${randomUUID()}`;
+  if (typeof identity !== 'string' || identity.trim().length === 0) {
+    throw new LeaderElectError(
+      ErrorCode.InvalidIdentity,
+      `identity must be a non-empty string, got ${JSON.stringify(identity)}`,
+    );
+  }
+  for (const callback of ['onStartedLeading', 'onStoppedLeading', 'onNewLeader'] as const) {
+    const value = options[callback];
+    if (value !== undefined && typeof value !== 'function') {
+      throw new LeaderElectError(ErrorCode.InvalidOption, `${callback} must be a function`);
+    }
+  }
+  return identity;
 }

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { onAbort, raceAbort, scopedSignal } from '../abort.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 
 /** Largest response body we read (a Lease or a Status is a few KiB). */
@@ -79,9 +80,10 @@ export class KubeTransport {
 
   /** One request with a JSON body and response, bounded by `signal` and `timeoutMs`. */
   async request(method: string, path: string, options: RequestOptions): Promise<KubeResponse> {
-    const bound = boundSignal(options.signal, options.timeoutMs, () =>
-      this.timeoutError(method, path, options.timeoutMs),
-    );
+    const bound = scopedSignal(options.signal, {
+      ms: options.timeoutMs,
+      reason: () => this.timeoutError(method, path, options.timeoutMs),
+    });
     try {
       const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
       const request = await this.prepare(method, path, options.query, bound.signal, {
@@ -114,9 +116,10 @@ export class KubeTransport {
    * the body and ends the stream by aborting `signal`, which destroys its connection.
    */
   async stream(path: string, options: StreamOptions): Promise<http.IncomingMessage> {
-    const bound = boundSignal(options.signal, options.headersTimeoutMs, () =>
-      this.timeoutError('GET', path, options.headersTimeoutMs),
-    );
+    const bound = scopedSignal(options.signal, {
+      ms: options.headersTimeoutMs,
+      reason: () => this.timeoutError('GET', path, options.headersTimeoutMs),
+    });
     try {
       // A connection of its own (no pooling): it lives as long as the watch and dies with it.
       const request = await this.prepare(
@@ -162,7 +165,7 @@ export class KubeTransport {
     // The KubeConfig fills in credentials and TLS material; exec plugins may take a while, so
     // this is bounded by the same signal as the request.
     const auth: https.RequestOptions = { headers: {} };
-    await raceSignal(this.kubeConfig.applyToHTTPSOptions(auth), signal);
+    await raceAbort(this.kubeConfig.applyToHTTPSOptions(auth), signal);
     const url = new URL(this.base.href);
     url.pathname = `${this.base.pathname.replace(/\/+$/, '')}${path}`;
     for (const [key, value] of Object.entries(query ?? {})) url.searchParams.set(key, value);
@@ -217,67 +220,18 @@ function tlsOptions(source: https.RequestOptions): https.RequestOptions {
   return out;
 }
 
-/**
- * A signal that aborts with the caller's reason, or with `onTimeout()` after `timeoutMs`.
- * `dispose()` clears the timer and the listener, so nothing outlives the request.
- */
-function boundSignal(
-  outer: AbortSignal,
-  timeoutMs: number,
-  onTimeout: () => Error,
-): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  if (outer.aborted) {
-    controller.abort(outer.reason);
-    return { signal: controller.signal, dispose: () => undefined };
-  }
-  const forward = () => controller.abort(outer.reason);
-  outer.addEventListener('abort', forward, { once: true });
-  const timer = setTimeout(() => controller.abort(onTimeout()), timeoutMs);
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      clearTimeout(timer);
-      outer.removeEventListener('abort', forward);
-    },
-  };
-}
-
 /** Destroys `req` and rejects with the signal's reason when `signal` aborts. */
 function abortOn(
   signal: AbortSignal,
   req: http.ClientRequest,
   reject: (reason: unknown) => void,
 ): void {
-  const onAbort = () => {
+  const detach = onAbort(signal, () => {
     reject(signal.reason);
     // Destroying the request destroys its socket: an aborted request never goes back to the pool.
     req.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-  };
-  if (signal.aborted) {
-    onAbort();
-    return;
-  }
-  signal.addEventListener('abort', onAbort, { once: true });
-  req.once('close', () => signal.removeEventListener('abort', onAbort));
-}
-
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
   });
+  req.once('close', detach);
 }
 
 /** Reads a whole (bounded) response body as UTF-8. */

@@ -17,3 +17,71 @@ export interface ElectionMetrics {
   /** A renewal fell back from the cached record to get + update (client-go: `slowpath`). */
   slowPath?(name: string): void;
 }
+
+/**
+ * The elector's side of a sink: one election's name bound in, every call guarded (a failing
+ * sink never affects the election), and nothing done without a sink.
+ */
+export class MetricsRecorder {
+  readonly #sink: ElectionMetrics | undefined;
+  readonly #name: string;
+
+  constructor(sink: ElectionMetrics | undefined, name: string) {
+    this.#sink = sink;
+    this.#name = name;
+  }
+
+  /** True when a sink is installed (callers skip measuring otherwise). */
+  get enabled(): boolean {
+    return this.#sink !== undefined;
+  }
+
+  leaderStatus(leading: boolean): void {
+    try {
+      this.#sink?.leaderStatus?.(this.#name, leading);
+    } catch {
+      // best effort
+    }
+  }
+
+  termStarted(token: bigint): void {
+    try {
+      this.#sink?.termStarted?.(this.#name, token);
+    } catch {
+      // best effort
+    }
+  }
+
+  termEnded(reason: string): void {
+    try {
+      this.#sink?.termEnded?.(this.#name, reason);
+    } catch {
+      // best effort
+    }
+  }
+
+  renewLatency(latencyMs: number, ok: boolean): void {
+    try {
+      this.#sink?.renewLatency?.(this.#name, latencyMs, ok);
+    } catch {
+      // best effort
+    }
+  }
+
+  timeToAcquire(waitedMs: number): void {
+    try {
+      this.#sink?.timeToAcquire?.(this.#name, waitedMs);
+    } catch {
+      // best effort
+    }
+  }
+
+  /** Bound once, handed to the backend with every attempt (client-go's `slowpath` metric). */
+  readonly slowPath = (): void => {
+    try {
+      this.#sink?.slowPath?.(this.#name);
+    } catch {
+      // best effort
+    }
+  };
+}

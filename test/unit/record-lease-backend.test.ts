@@ -264,3 +264,40 @@ test('a record deleted under a leader ends its term; the recreated record keeps 
   expect(await attempt('renew', 1n)).toMatchObject({ kind: 'not-held', holder: null });
   expect(await attempt('acquire')).toMatchObject({ kind: 'held', token: 2n });
 });
+
+test('a store without a watch: the backend offers none, followers poll, no error event', async () => {
+  const { LeaderElector } = await import('../../src/index.js');
+  const clock = new FakeClock();
+  const store = new InstrumentedStore();
+  store.watchable = false;
+  const errors: unknown[] = [];
+  const a = new LeaderElector({
+    backend: new RecordLeaseBackend(store, 'lease'),
+    identity: 'a',
+    clock,
+    random: () => 0,
+  });
+  const b = new LeaderElector({
+    backend: new RecordLeaseBackend(store, 'lease'),
+    identity: 'b',
+    clock,
+    random: () => 0,
+  });
+  expect(new RecordLeaseBackend(store, 'lease').watch).toBeUndefined();
+  for (const elector of [a, b]) elector.on('error', (error) => errors.push(error));
+  void a.run();
+  await clock.advance(0);
+  void b.run();
+  await clock.advance(0);
+  const reads = store.calls.length;
+  // b polls every jittered retryPeriod (random 0: exactly 2 s) while a leads.
+  await clock.advance(2_000);
+  expect(store.calls.length).toBeGreaterThan(reads);
+  expect(b.leader?.identity).toBe('a');
+  await a.stop();
+  // Nobody pushes the release to b: its next poll finds the lease free and takes it.
+  await clock.advance(2_000);
+  expect(b.isLeader()).toBe(true);
+  await b.stop();
+  expect(errors).toEqual([]);
+});

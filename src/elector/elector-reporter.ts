@@ -1,0 +1,83 @@
+/**
+ * How the elector tells its user what happened without ever letting the user's code break it:
+ * callbacks and event listeners that throw or reject are reported as `LE_CALLBACK_FAILED`, and
+ * errors reach the `error` event, de-duplicated (the same code and message twice in a row is one
+ * report: a backend that is down does not flood the listener).
+ */
+import type { EventEmitter } from 'eventemitter3';
+import {
+  ErrorCode,
+  isLeaderElectError,
+  type LeaderElectError,
+  toLeaderElectError,
+} from '../errors.js';
+import type { ElectorEvents } from './events.js';
+
+type Events<Fence> = ElectorEvents<Fence>;
+type Args<Fence, E extends keyof Events<Fence>> = EventEmitter.ArgumentMap<Events<Fence>>[Extract<
+  E,
+  keyof Events<Fence>
+>];
+
+export class ElectorReporter<Fence> {
+  readonly #emitter: EventEmitter<Events<Fence>>;
+  readonly #name: string;
+  #lastErrorKey: string | null = null;
+
+  constructor(emitter: EventEmitter<Events<Fence>>, name: string) {
+    this.#emitter = emitter;
+    this.#name = name;
+  }
+
+  /** Reports `error` unless it repeats the last one. */
+  error(error: LeaderElectError): void {
+    const key = `${error.code}:${error.message}`;
+    if (key === this.#lastErrorKey) return;
+    this.#lastErrorKey = key;
+    if (isLeaderElectError(error) && this.#emitter.listenerCount('error') > 0) {
+      try {
+        this.#emitter.emit('error', error);
+      } catch {
+        // A throwing error listener must not break the elector.
+      }
+    }
+  }
+
+  /** Things went well again: the next error is reported even if it repeats the last one. */
+  recovered(): void {
+    this.#lastErrorKey = null;
+  }
+
+  /** Emits to user listeners; a throwing listener is reported, never propagated. */
+  emit<E extends Exclude<keyof Events<Fence>, 'error'>>(event: E, ...args: Args<Fence, E>): void {
+    try {
+      this.#emitter.emit(event, ...args);
+    } catch (error) {
+      this.error(
+        toLeaderElectError(
+          error,
+          ErrorCode.CallbackFailed,
+          `a "${String(event)}" listener of "${this.#name}" threw`,
+        ),
+      );
+    }
+  }
+
+  /** Calls a user callback; a throw or a rejection is reported. */
+  callback(name: string, invoke: () => unknown): void {
+    try {
+      const result = invoke();
+      if (result instanceof Promise) {
+        result.catch((error: unknown) => this.#callbackFailed(name, error));
+      }
+    } catch (error) {
+      this.#callbackFailed(name, error);
+    }
+  }
+
+  #callbackFailed(name: string, error: unknown): void {
+    this.error(
+      toLeaderElectError(error, ErrorCode.CallbackFailed, `${name} of "${this.#name}" failed`),
+    );
+  }
+}
