@@ -18,6 +18,11 @@ export interface Clock {
    * timer without creating one per period.
    */
   refreshTimer?(handle: TimerHandle): void;
+  /**
+   * Optional. The timer does not keep the process alive by itself (Node's `timeout.unref()`);
+   * for background housekeeping whose owner has timers of its own.
+   */
+  unrefTimer?(handle: TimerHandle): void;
 }
 
 /** Opaque timer handle returned by {@link Clock.setTimer}. */
@@ -35,4 +40,5 @@ export const systemClock: Clock = {
   setTimer: (callback, delayMs) => setTimeout(callback, Math.max(0, Math.ceil(delayMs))),
   clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
   refreshTimer: (handle) => void (handle as ReturnType<typeof setTimeout>).refresh(),
+  unrefTimer: (handle) => void (handle as ReturnType<typeof setTimeout>).unref(),
 };

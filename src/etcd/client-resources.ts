@@ -5,6 +5,7 @@
  * to close ends the watch stream and, for a client we created from endpoints, closes the client.
  */
 import type { Etcd3, IOptions } from 'etcd3';
+import type { Clock } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { type CallOptions, unary } from './grpc-call.js';
 import { KeyChecker } from './key-checker.js';
@@ -25,12 +26,16 @@ export interface ClientResourceOptions {
   readonly owned: boolean;
   readonly endpoints: readonly string[];
   readonly requestTimeout: number;
+  /** The clock of the sessions and watches (the first backend of a client sets it). */
+  readonly clock: Clock;
 }
 
 export class ClientResources {
   readonly client: Etcd3;
   readonly endpoints: readonly string[];
   readonly requestTimeout: number;
+  /** Every time reading and timer of the client's sessions, watches and checks. */
+  readonly clock: Clock;
   readonly hub: WatchHub;
   /** Admission control for the elections' unary requests (see request-gate.ts). */
   readonly gate = new RequestGate();
@@ -45,12 +50,14 @@ export class ClientResources {
     this.client = client;
     this.endpoints = options.endpoints;
     this.requestTimeout = options.requestTimeout;
+    this.clock = options.clock;
     this.#owned = options.owned;
-    this.hub = new WatchHub(client, options.endpoints, () => isClientClosed(client));
+    this.hub = new WatchHub(client, options.endpoints, () => isClientClosed(client), options.clock);
     this.keys = new KeyChecker(
       client,
       (call, signal, timeoutMs, lane) => this.unary(call, signal, timeoutMs, lane),
       options.requestTimeout,
+      options.clock,
     );
     warmUp(client);
   }
@@ -92,6 +99,7 @@ export class ClientResources {
         client: this.client,
         endpoints: this.endpoints,
         requestTimeout: this.requestTimeout,
+        clock: this.clock,
         clientClosed: () => isClientClosed(this.client),
         forget: (ended) => this.#sessions.delete(ended),
         noteRevision: (revision) => this.hub.noteRevision(revision),
@@ -122,7 +130,7 @@ export class ClientResources {
     const hosts = options?.hosts;
     const endpoint = this.endpoints[0] ?? (typeof hosts === 'string' ? hosts : hosts?.[0]);
     if (credentials === undefined || endpoint === undefined) return error;
-    const now = performance.now();
+    const now = this.clock.now();
     if (this.#diagnosis === null || now - this.#diagnosis.at > DIAGNOSIS_TTL_MS) {
       this.#diagnosis = {
         at: now,

@@ -10,6 +10,7 @@
  *   against the host's circuit breaker (CANCELLED would be retried and would trip it).
  */
 import type { KVClient } from 'etcd3';
+import { onAbort } from '../abort.js';
 
 export type CallOptions = NonNullable<Parameters<KVClient['range']>[1]>;
 type Interceptor = NonNullable<CallOptions['interceptors']>[number];
@@ -74,39 +75,19 @@ export function unary<T>(
     ],
   });
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
+    const detach = onAbort(signal, () => {
       aborted = true;
       if (started !== null) cancel(started);
       reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
+    });
     pending.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        detach();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        detach();
         reject(signal.aborted ? signal.reason : error);
-      },
-    );
-  });
-}
-
-/** Waits for `promise` or the signal's abort (rejecting with `signal.reason`), whichever first. */
-export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
       },
     );
   });

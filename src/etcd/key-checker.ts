@@ -11,8 +11,10 @@
  * request gate's urgent lane. A read transaction is linearizable, like a plain range.
  */
 import type { Etcd3 } from 'etcd3';
+import { raceAbort, scopedSignal } from '../abort.js';
+import { type Clock, systemClock } from '../clock.js';
+import { ErrorCode, LeaderElectError } from '../errors.js';
 import type { CallOptions } from './grpc-call.js';
-import { raceAbort } from './grpc-call.js';
 import type { Lane } from './request-gate.js';
 
 export const MAX_KEYS_PER_TXN = 64;
@@ -34,14 +36,16 @@ export class KeyChecker {
   readonly #client: Etcd3;
   readonly #unary: Unary;
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
   readonly #closing = new AbortController();
   #batch: Check[] = [];
   #scheduled = false;
 
-  constructor(client: Etcd3, unary: Unary, timeoutMs: number) {
+  constructor(client: Etcd3, unary: Unary, timeoutMs: number, clock: Clock = systemClock) {
     this.#client = client;
     this.#unary = unary;
     this.#timeoutMs = timeoutMs;
+    this.#clock = clock;
   }
 
   /** The key's create revision, or null if it does not exist, as of a read sent after this call. */
@@ -51,6 +55,7 @@ export class KeyChecker {
       this.#batch.push({ key, resolve, reject });
     });
     if (!this.#scheduled) {
+      // The checks of this turn of the event loop go out together (setImmediate: a turn, not a time).
       this.#scheduled = true;
       setImmediate(() => this.#flush());
     }
@@ -72,7 +77,16 @@ export class KeyChecker {
   }
 
   #send(checks: readonly Check[]): void {
-    const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(this.#timeoutMs)]);
+    const scope = scopedSignal(this.#closing.signal, {
+      ms: this.#timeoutMs,
+      clock: this.#clock,
+      reason: () =>
+        new LeaderElectError(
+          ErrorCode.BackendTimeout,
+          `etcd did not answer a key check within ${this.#timeoutMs} ms`,
+        ),
+    });
+    const signal = scope.signal;
     this.#unary(
       (options) =>
         this.#client.kv.txn(
@@ -90,12 +104,14 @@ export class KeyChecker {
       'urgent',
     ).then(
       (response) => {
+        scope.dispose();
         checks.forEach((check, i) => {
           const kv = response.responses[i]?.response_range?.kvs[0];
           check.resolve(kv === undefined ? null : BigInt(kv.create_revision));
         });
       },
       (error: unknown) => {
+        scope.dispose();
         for (const check of checks) check.reject(error);
       },
     );

@@ -8,12 +8,16 @@
  *   election's previous attempt began (so at most one retryPeriod old), joins one in flight
  *   that qualifies, and otherwise sends one that every concurrent renewal shares.
  *
- * Times are `performance.now()` readings; callers translate them to their own clock.
+ * Times are readings of the host's clock (the client's, see client-resources.ts); the rules that
+ * decide how old a keepalive may be are in keepalive-rules.ts.
  */
 import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
+import { raceAbort, scopedSignal } from '../abort.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { toEtcdError } from './etcd-errors.js';
-import { raceAbort, streamOptions, unary } from './grpc-call.js';
+import { streamOptions, unary } from './grpc-call.js';
+import { backgroundInterval, keepaliveTimeout } from './keepalive-rules.js';
 
 export interface SessionLease {
   readonly id: bigint;
@@ -24,7 +28,7 @@ export interface SessionLease {
 }
 
 export interface KeepaliveAck {
-  /** `performance.now()` just before the request that etcd acknowledged was sent. */
+  /** Clock reading just before the request that etcd acknowledged was sent. */
   readonly sentAt: number;
   readonly ttlSeconds: number;
   readonly generation: number;
@@ -40,13 +44,14 @@ export class LeaseLostError extends Error {
 interface PendingKeepalive {
   readonly resolve: (ttl: number) => void;
   readonly reject: (error: unknown) => void;
-  readonly timer: ReturnType<typeof setTimeout>;
+  readonly timer: TimerHandle;
 }
 
-interface SessionHost {
+export interface SessionHost {
   readonly client: Etcd3;
   readonly endpoints: readonly string[];
   readonly requestTimeout: number;
+  readonly clock: Clock;
   /** The etcd3 client was closed by its owner: stop keeping the lease alive. */
   clientClosed(): boolean;
   forget(session: LeaseSession): void;
@@ -73,7 +78,7 @@ export class LeaseSession {
   #stream: KeepaliveStream | null = null;
   #opening: Promise<KeepaliveStream> | null = null;
   #pending: PendingKeepalive[] = [];
-  #backgroundTimer: ReturnType<typeof setTimeout> | null = null;
+  #backgroundTimer: TimerHandle | null = null;
 
   constructor(host: SessionHost, requestedTtl: number) {
     this.#host = host;
@@ -131,20 +136,19 @@ export class LeaseSession {
   }
 
   async #grant(): Promise<SessionLease> {
-    const sentAt = performance.now();
-    const signal = AbortSignal.any([
-      this.#closing.signal,
-      AbortSignal.timeout(this.#host.requestTimeout),
-    ]);
+    const sentAt = this.#host.clock.now();
+    const scope = this.#requestScope(this.#closing.signal, 'granting the session lease');
     let response: { ID: string; TTL: string };
     try {
       response = await unary(
         (options) => this.#host.client.leaseClient.leaseGrant({ TTL: this.requestedTtl }, options),
-        signal,
+        scope.signal,
         this.#host.requestTimeout,
       );
     } catch (error) {
       throw toEtcdError(error, { operation: 'granting the session lease', ...this.#where() });
+    } finally {
+      scope.dispose();
     }
     const lease: SessionLease = {
       id: BigInt(response.ID),
@@ -168,7 +172,7 @@ export class LeaseSession {
 
   /**
    * An acknowledged keepalive of the current lease sent at or after `notBefore`
-   * (`performance.now()` time): the latest one if it qualifies, the one in flight if it does,
+   * (a clock reading): the latest one if it qualifies, the one in flight if it does,
    * else a new one. Rejects with {@link LeaseLostError} when etcd reports the lease gone.
    */
   keepalive(notBefore: number, signal: AbortSignal): Promise<KeepaliveAck> {
@@ -186,7 +190,7 @@ export class LeaseSession {
 
   /**
    * Sends a keepalive in the background unless one was sent at or after `ifNoneSince`
-   * (`performance.now()` time) or one is in flight. Renewals answered from the latest
+   * (a clock reading) or one is in flight. Renewals answered from the latest
    * acknowledgement call it once that one is getting old, so that the renewals after them find a
    * fresh one too, instead of each asking etcd in turn (one keepalive per period, whatever the
    * number of elections).
@@ -244,19 +248,36 @@ export class LeaseSession {
   }
 
   async #revoke(id: bigint): Promise<void> {
+    const scope = this.#requestScope(undefined, 'revoking the session lease');
     try {
       await unary(
         (options) => this.#host.client.leaseClient.leaseRevoke({ ID: id.toString() }, options),
-        AbortSignal.timeout(this.#host.requestTimeout),
+        scope.signal,
         this.#host.requestTimeout,
       );
     } catch {
       // Best effort: an unrevoked lease expires after its TTL anyway.
+    } finally {
+      scope.dispose();
     }
   }
 
+  /** A request's signal: `outer`, bounded by the request timeout on the host's clock. */
+  #requestScope(outer: AbortSignal | undefined, operation: string) {
+    const { clock, requestTimeout } = this.#host;
+    return scopedSignal(outer, {
+      ms: requestTimeout,
+      clock,
+      reason: () =>
+        new LeaderElectError(
+          ErrorCode.BackendTimeout,
+          `${operation}: etcd did not answer within ${requestTimeout} ms`,
+        ),
+    });
+  }
+
   #sendKeepalive(lease: SessionLease): Promise<KeepaliveAck> {
-    const sentAt = performance.now();
+    const sentAt = this.#host.clock.now();
     this.#lastSentAt = sentAt;
     const done = this.#exchangeWithRetry(lease, sentAt);
     const entry = { sentAt, done };
@@ -300,8 +321,8 @@ export class LeaseSession {
   async #exchange(lease: SessionLease): Promise<number> {
     const stream = await this.#openStream();
     return new Promise<number>((resolve, reject) => {
-      const timeoutMs = this.#keepaliveTimeout(lease);
-      const timer = setTimeout(() => {
+      const timeoutMs = keepaliveTimeout(lease.ttlSeconds, this.#host.requestTimeout);
+      const timer = this.#host.clock.setTimer(() => {
         // No answer: the member is stuck. Reset the stream so the next keepalive goes elsewhere.
         this.#closeStream(
           new LeaderElectError(
@@ -317,11 +338,6 @@ export class LeaseSession {
         this.#onStreamBroken(stream, error);
       }
     });
-  }
-
-  /** Long enough for a raft election, short enough to move away from a stuck member. */
-  #keepaliveTimeout(lease: SessionLease): number {
-    return Math.max(1_000, Math.min(this.#host.requestTimeout, (lease.ttlSeconds * 1_000) / 2));
   }
 
   #openStream(): Promise<KeepaliveStream> {
@@ -358,7 +374,7 @@ export class LeaseSession {
     }
     const pending = this.#pending.shift();
     if (pending === undefined) return;
-    clearTimeout(pending.timer);
+    this.#host.clock.clearTimer(pending.timer);
     pending.resolve(Number(response.TTL));
   }
 
@@ -373,7 +389,7 @@ export class LeaseSession {
     const pending = this.#pending;
     this.#pending = [];
     for (const entry of pending) {
-      clearTimeout(entry.timer);
+      this.#host.clock.clearTimer(entry.timer);
       entry.reject(reason);
     }
     if (stream !== null) endStream(stream);
@@ -383,13 +399,11 @@ export class LeaseSession {
     this.#clearBackground();
     const lease = this.#lease;
     if (lease === null || this.#closed) return;
-    const interval = (lease.ttlSeconds * 1_000) / 3;
-    const delay = Math.max(0, this.#lastSentAt + interval - performance.now());
-    this.#backgroundTimer = setTimeout(() => {
-      this.#backgroundTimer = null;
-      this.#backgroundKeepalive(lease, interval);
-    }, delay);
-    this.#backgroundTimer.unref();
+    const interval = backgroundInterval(lease.ttlSeconds);
+    const delay = Math.max(0, this.#lastSentAt + interval - this.#host.clock.now());
+    this.#backgroundTimer = this.#backgroundAfter(delay, () =>
+      this.#backgroundKeepalive(lease, interval),
+    );
   }
 
   #backgroundKeepalive(lease: SessionLease, interval: number): void {
@@ -406,7 +420,7 @@ export class LeaseSession {
       return;
     }
     // A renewal sent one meanwhile: wait for the interval to pass since that one.
-    if (performance.now() - this.#lastSentAt < interval * 0.95) {
+    if (this.#host.clock.now() - this.#lastSentAt < interval * 0.95) {
       this.#scheduleBackground();
       return;
     }
@@ -416,20 +430,25 @@ export class LeaseSession {
         if (error instanceof LeaseLostError || this.#closed || this.#lease !== lease) return;
         // Retry soon: the lease runs out if keepalives keep failing.
         this.#clearBackground();
-        this.#backgroundTimer = setTimeout(
-          () => {
-            this.#backgroundTimer = null;
-            this.#backgroundKeepalive(lease, interval);
-          },
-          Math.min(500, interval / 2),
+        this.#backgroundTimer = this.#backgroundAfter(Math.min(500, interval / 2), () =>
+          this.#backgroundKeepalive(lease, interval),
         );
-        this.#backgroundTimer.unref();
       },
     );
   }
 
+  /** A background timer: it does not keep the process alive (the elections' own timers do). */
+  #backgroundAfter(delayMs: number, run: () => void): TimerHandle {
+    const timer = this.#host.clock.setTimer(() => {
+      this.#backgroundTimer = null;
+      run();
+    }, delayMs);
+    this.#host.clock.unrefTimer?.(timer);
+    return timer;
+  }
+
   #clearBackground(): void {
-    if (this.#backgroundTimer !== null) clearTimeout(this.#backgroundTimer);
+    if (this.#backgroundTimer !== null) this.#host.clock.clearTimer(this.#backgroundTimer);
     this.#backgroundTimer = null;
   }
 

@@ -10,6 +10,7 @@
  *   it delivered, so no event is lost or repeated.
  */
 import type { Etcd3, IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { toEtcdError } from './etcd-errors.js';
 import { streamOptions } from './grpc-call.js';
@@ -117,9 +118,9 @@ export class WatchHub {
   #nextId = 1;
   #state: StreamState = 'idle';
   #stream: IDuplexStream<IWatchRequest, IWatchResponse> | null = null;
-  #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  #reconnectTimer: TimerHandle | null = null;
   #reconnectDelay = RECONNECT_MIN_MS;
-  #probeTimer: ReturnType<typeof setInterval> | null = null;
+  #probeTimer: TimerHandle | null = null;
   #probeMs = DEFAULT_PROBE_MS;
   /** An election has set the interval (from then on it only goes down). */
   #probeSet = false;
@@ -127,11 +128,18 @@ export class WatchHub {
   #probeSentAt: number | null = null;
 
   readonly #clientClosed: () => boolean;
+  readonly #clock: Clock;
 
-  constructor(client: Etcd3, endpoints: readonly string[], clientClosed: () => boolean) {
+  constructor(
+    client: Etcd3,
+    endpoints: readonly string[],
+    clientClosed: () => boolean,
+    clock: Clock = systemClock,
+  ) {
     this.#client = client;
     this.#endpoints = endpoints;
     this.#clientClosed = clientClosed;
+    this.#clock = clock;
   }
 
   /** True while the stream is connected. */
@@ -195,7 +203,7 @@ export class WatchHub {
         this.#stream = stream;
         this.#state = 'open';
         this.#streamGeneration++;
-        this.#lastHeardAt = performance.now();
+        this.#lastHeardAt = this.#clock.now();
         this.#probeSentAt = null;
         stream.on('data', (response) => this.#onData(stream, response));
         stream.on('error', (error) => this.#onBroken(stream, error));
@@ -257,7 +265,7 @@ export class WatchHub {
     if (stream !== this.#stream) return;
     if (response.header?.revision !== undefined)
       this.noteRevision(BigInt(response.header.revision));
-    this.#lastHeardAt = performance.now();
+    this.#lastHeardAt = this.#clock.now();
     this.#probeSentAt = null;
     this.#reconnectDelay = RECONNECT_MIN_MS; // the member answers: reconnect fast next time
     if (response.created) {
@@ -346,20 +354,29 @@ export class WatchHub {
     if (this.#subscriptions.size === 0 || this.#state === 'closed' || this.#clientClosed()) return;
     const delay = this.#reconnectDelay * (0.5 + Math.random() * 0.5);
     this.#reconnectDelay = Math.min(RECONNECT_MAX_MS, this.#reconnectDelay * 2);
-    this.#reconnectTimer = setTimeout(() => {
+    this.#reconnectTimer = this.#clock.setTimer(() => {
       this.#reconnectTimer = null;
       if (this.#state === 'idle' && this.#subscriptions.size > 0) this.#connect();
     }, delay);
   }
 
+  /** Checks the stream every half probe interval (a background timer: see Clock.unrefTimer). */
   #startProbe(): void {
     const interval = Math.max(MIN_PROBE_MS, Math.floor(this.#probeMs / 2));
-    this.#probeTimer = setInterval(() => this.#probe(), interval);
-    this.#probeTimer.unref();
+    const tick = () => {
+      this.#probeTimer = null;
+      this.#probe();
+      if (this.#stream !== null && this.#probeTimer === null) arm();
+    };
+    const arm = () => {
+      this.#probeTimer = this.#clock.setTimer(tick, interval);
+      this.#clock.unrefTimer?.(this.#probeTimer);
+    };
+    arm();
   }
 
   #stopProbe(): void {
-    if (this.#probeTimer !== null) clearInterval(this.#probeTimer);
+    if (this.#probeTimer !== null) this.#clock.clearTimer(this.#probeTimer);
     this.#probeTimer = null;
     this.#probeSentAt = null;
   }
@@ -372,7 +389,7 @@ export class WatchHub {
       this.#onBroken(stream, new Error('the etcd3 client was closed'));
       return;
     }
-    const now = performance.now();
+    const now = this.#clock.now();
     // etcd answers a progress request only when every watcher of the stream is synced and the
     // store has reached the watcher's start revision (progressIfSync). Our watchers start at the
     // next revision, so on an idle cluster a healthy member stays silent — and a stuck one has
@@ -409,7 +426,7 @@ export class WatchHub {
   }
 
   #shutdownStream(): void {
-    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
+    if (this.#reconnectTimer !== null) this.#clock.clearTimer(this.#reconnectTimer);
     this.#reconnectTimer = null;
     this.#stopProbe();
     const stream = this.#stream;

@@ -1,0 +1,550 @@
+/**
+ * One election's candidacy on etcd: our candidate key, and the recipe's steps around it.
+ *
+ * - Campaign: create our key `<election>/<lease hex>` under the session lease if it does not
+ *   exist, read the election; the live key with the lowest create revision leads, and its create
+ *   revision is the term's fencing token. A follower then watches its predecessor's deletion and
+ *   the leader key, and campaigns again when either changes, which re-checks that our own key
+ *   still exists (etcd#19597 is the bug of not doing so).
+ * - Renew: an acknowledged keepalive of the session lease, plus the knowledge that our key still
+ *   exists (a watch on it that vouches for it, or a read).
+ * - Resign: delete our key (guarded by its create revision).
+ *
+ * Every proof of the lease is a keepalive's send time; how old it may be is decided by the rules
+ * in keepalive-rules.ts.
+ */
+import type {
+  AttemptRequest,
+  ElectionTimings,
+  LeaseHeld,
+  LeaseNotHeld,
+  LocalRenewRequest,
+  Observation,
+  WatchEvent,
+  WatchListener,
+} from '../backend/lease-backend.js';
+import type { Clock } from '../clock.js';
+import { ErrorCode, LeaderElectError } from '../errors.js';
+import type { ClientResources } from './client-resources.js';
+import type { Candidate, ElectionRecipe, ElectionView } from './election-recipe.js';
+import { ElectionWatches } from './election-watches.js';
+import { isLeaseNotFound } from './etcd-errors.js';
+import { type EtcdFence, EtcdTermFence } from './fence.js';
+import {
+  defaultMaxKeepaliveAge,
+  keepaliveNotBefore,
+  keepFreshSince,
+  mayLeadWithoutReading,
+  onClock,
+  proofTooOld,
+  shortcutProofAge,
+} from './keepalive-rules.js';
+import { candidateKey } from './keys.js';
+import {
+  type KeepaliveAck,
+  LeaseLostError,
+  type LeaseSession,
+  type SessionLease,
+} from './lease-session.js';
+
+/** Our candidate key as we last saw it. */
+interface CampaignKey {
+  readonly key: string;
+  readonly leaseId: bigint;
+  /** Generation of the session lease it is attached to. */
+  readonly generation: number;
+  readonly createRevision: bigint;
+  readonly fence: EtcdTermFence;
+  /** Deleted (resigned by someone, lease expired or revoked). */
+  gone: boolean;
+}
+
+/** Campaign rounds when the session lease turns out to be gone mid-campaign. */
+const CAMPAIGN_ROUNDS = 3;
+
+/** A round that found the session lease gone: try again with a new one. */
+const NEW_LEASE = Symbol('new lease');
+
+export interface CandidacyOptions {
+  readonly resources: ClientResources;
+  readonly recipe: ElectionRecipe;
+  readonly requestTimeout: number;
+  /** Fixed by the user (`maxKeepaliveAge`), else derived from the elector's timings. */
+  readonly maxKeepaliveAge: number | undefined;
+}
+
+export class Candidacy {
+  readonly #resources: ClientResources;
+  readonly #recipe: ElectionRecipe;
+  readonly #clock: Clock;
+  readonly #requestTimeout: number;
+  readonly #watches: ElectionWatches;
+  readonly #maxAgeFixed: boolean;
+  #maxKeepaliveAge: number | undefined;
+  #timings: ElectionTimings | null = null;
+  #session: LeaseSession | null = null;
+  #stopLostListener: (() => void) | null = null;
+  #campaign: CampaignKey | null = null;
+  /** Token of the term we last reported held and that was not released or lost since. */
+  #heldToken: bigint | null = null;
+  /** Clock reading when the previous attempt began: renewals reuse keepalives sent since. */
+  #previousAttemptAt: number | null = null;
+  #listener: WatchListener | null = null;
+  /** renewLocally's answer, one per term, updated in place (see LeaseBackend.renewLocally). */
+  #localHeld: Mutable<LeaseHeld<EtcdFence>> | null = null;
+
+  constructor(options: CandidacyOptions) {
+    this.#resources = options.resources;
+    this.#recipe = options.recipe;
+    this.#clock = options.resources.clock;
+    this.#requestTimeout = options.requestTimeout;
+    this.#maxKeepaliveAge = options.maxKeepaliveAge;
+    this.#maxAgeFixed = options.maxKeepaliveAge !== undefined;
+    this.#watches = new ElectionWatches(options.resources.hub, this.#clock, {
+      ownKeyDeleted: (key, modRevision) => this.#ownKeyDeleted(key, modRevision),
+      emit: (event) => this.#emit(event),
+    });
+  }
+
+  /** The elector's timings (see {@link defaultMaxKeepaliveAge}). */
+  configure(timings: ElectionTimings): void {
+    this.#timings = timings;
+    if (!this.#maxAgeFixed) this.#maxKeepaliveAge = defaultMaxKeepaliveAge(timings);
+  }
+
+  /** Where watch events go (the elector's listener), or nowhere. */
+  listen(listener: WatchListener | null): void {
+    this.#listener = listener;
+  }
+
+  get listener(): WatchListener | null {
+    return this.#listener;
+  }
+
+  // ---------------------------------------------------------------- campaign
+
+  async campaign(request: AttemptRequest, signal: AbortSignal): Promise<Observation<EtcdFence>> {
+    const startedAt = this.#clock.now();
+    this.#previousAttemptAt = startedAt;
+    const session = this.#sessionFor(request.leaseDurationMs);
+    const abandoned = this.#campaign;
+    if (abandoned !== null && !abandoned.gone && this.#heldToken === abandoned.createRevision) {
+      // The elector campaigns again after a term of this key ended without a release (renew
+      // deadline, pause). A new term needs a higher token, hence a new key: resign the old one.
+      await this.#resign(abandoned, signal);
+    }
+    for (let round = 0; round < CAMPAIGN_ROUNDS; round++) {
+      const lease = await session.lease(signal);
+      const outcome = await this.#campaignRound(session, lease, request, startedAt, signal);
+      if (outcome !== NEW_LEASE) return outcome;
+    }
+    throw new LeaderElectError(
+      ErrorCode.BackendUnavailable,
+      `etcd election "${this.#recipe.election}": the session lease kept expiring during the campaign`,
+      { transient: true },
+    );
+  }
+
+  /** One round of the campaign on one session lease. */
+  async #campaignRound(
+    session: LeaseSession,
+    lease: SessionLease,
+    request: AttemptRequest,
+    startedAt: number,
+    signal: AbortSignal,
+  ): Promise<Observation<EtcdFence> | typeof NEW_LEASE> {
+    const key = candidateKey(this.#recipe.election, lease.id);
+    const shortcut = this.#shortcut(key, lease.generation);
+    // Proof that the lease outlives the term: an acknowledged keepalive, whose send time is when
+    // the term's lease duration starts to count. The session's latest one serves if it is recent
+    // enough (so that thousands of elections campaigning at once share a few keepalives);
+    // otherwise one is sent alongside the read, so that winning costs no extra round trip.
+    const proofAge =
+      shortcut !== null && this.#timings !== null
+        ? shortcutProofAge(this.#timings)
+        : (this.#maxKeepaliveAge ?? 0);
+    const proof = session.keepalive(startedAt - proofAge, signal);
+    proof.catch(() => undefined);
+
+    if (shortcut !== null) {
+      const ack = await this.#awaitProof(proof);
+      if (ack === null) return NEW_LEASE;
+      if (ack.generation === lease.generation && !shortcut.gone) {
+        return this.#lead(shortcut, ack, request);
+      }
+    }
+
+    let view: ElectionView | null;
+    try {
+      // Our key is known to exist: a linearizable read re-checks it and finds the leader, as Go
+      // does after waiting; no raft write (and fsync) on the handoff path. Otherwise (or if the
+      // read shows it gone) create it: the recipe's create-if-absent transaction.
+      view =
+        (await this.#readIfKnown(key, lease.generation, signal)) ??
+        (await this.#recipe.campaign(key, request.identity, lease.id, signal));
+    } catch (error) {
+      if (!isLeaseNotFound(error)) throw this.#recipe.error(error, 'campaign');
+      session.markLost(lease.generation);
+      return NEW_LEASE;
+    }
+    const ours = view.candidates.find((candidate) => candidate.key === key);
+    if (ours === undefined) {
+      // The lease expired between our put and the read.
+      session.markLost(lease.generation);
+      return NEW_LEASE;
+    }
+    if (ours.lease !== lease.id) {
+      throw new LeaderElectError(
+        ErrorCode.CorruptRecord,
+        `etcd election "${this.#recipe.election}": key ${JSON.stringify(key)} exists but is attached to lease ${ours.lease.toString(16)}, not to our session lease ${lease.id.toString(16)}; delete it`,
+        { details: { key } },
+      );
+    }
+    const campaign = this.#remember(key, lease, ours.createRevision);
+    this.#watches.watch('own', key, view.revision + 1n);
+    if (ours.value !== request.identity) {
+      await this.#recipe.proclaim(key, ours.createRevision, lease.id, request.identity, signal);
+    }
+    const leader = view.candidates[0] as Candidate;
+    if (leader.key === key) {
+      let ack = await this.#awaitProof(proof);
+      // A proof chosen when the campaign began may be too old by now (queued campaigns).
+      if (ack !== null && proofTooOld(this.#clock.now(), ack.sentAt, proofAge)) {
+        ack = await this.#awaitProof(
+          session.keepalive(this.#clock.now() - (this.#maxKeepaliveAge ?? 0), signal),
+        );
+      }
+      if (ack === null || ack.generation !== lease.generation || campaign.gone) return NEW_LEASE;
+      return this.#lead(campaign, ack, request);
+    }
+    return this.#follow(campaign, view, leader, signal);
+  }
+
+  /** We lead with `campaign`'s key, proved by `ack`. */
+  #lead(campaign: CampaignKey, ack: KeepaliveAck, request: AttemptRequest): LeaseHeld<EtcdFence> {
+    this.#heldToken = campaign.createRevision;
+    this.#watches.dropFollowerWatches();
+    return held(campaign, onClock(request.clock, this.#clock, ack.sentAt), ack.ttlSeconds);
+  }
+
+  /** Someone older leads: watch it and our predecessor, and report it. */
+  async #follow(
+    campaign: CampaignKey,
+    view: ElectionView,
+    leader: Candidate,
+    signal: AbortSignal,
+  ): Promise<LeaseNotHeld> {
+    this.#heldToken = null;
+    const older = view.candidates.filter((c) => c.createRevision < campaign.createRevision);
+    const predecessor = older[older.length - 1] as Candidate;
+    const waitsBehindLeaderOnly = older.length === 1 && leader.lease === leader.namedLease;
+    const line = this.#watches.waitInLine(
+      waitsBehindLeaderOnly ? { ours: campaign.key, ahead: leader.key } : null,
+    );
+    this.#watches.follow(leader);
+    this.#watches.watch('leader', leader.key, view.revision + 1n);
+    this.#watches.watch(
+      'predecessor',
+      predecessor.key === leader.key ? null : predecessor.key,
+      view.revision + 1n,
+    );
+    await this.#watches.ready(signal);
+    this.#watches.lineIsLive(line);
+    if (leader.lease !== leader.namedLease) {
+      throw new LeaderElectError(
+        ErrorCode.CorruptRecord,
+        `etcd election "${this.#recipe.election}": the oldest candidate key ${JSON.stringify(leader.key)} (value ${JSON.stringify(leader.value)}) is ${leader.lease === 0n ? 'not attached to any lease' : `attached to lease ${leader.lease.toString(16)}`}, not to the lease its name gives; it was not written by the election recipe and may never expire. Nobody can lead until it is deleted`,
+        { details: { key: leader.key, value: leader.value } },
+      );
+    }
+    return notHeld(leader);
+  }
+
+  /** The key to lead with without reading the election again, or null (see keepalive-rules). */
+  #shortcut(key: string, generation: number): CampaignKey | null {
+    const line = this.#watches.takeLine();
+    const campaign = this.#campaign;
+    if (line === null || campaign === null) return null;
+    const may = mayLeadWithoutReading({
+      aheadDeleted: line.aheadDeleted,
+      waitedAs: line.ours,
+      campaignKey: key,
+      readAt: line.since,
+      now: this.#clock.now(),
+      waitedOnStream: line.streamGeneration,
+      currentStream: this.#watches.streamGeneration,
+      watchesSynced: this.#watches.synced,
+      keyKnown: !campaign.gone && campaign.key === key && campaign.generation === generation,
+      ownWatchVouches: this.#watches.vouchesFor(key),
+    });
+    return may ? campaign : null;
+  }
+
+  /** The keepalive's acknowledgement, or null when the lease turned out to be gone. */
+  async #awaitProof(proof: Promise<KeepaliveAck>): Promise<KeepaliveAck | null> {
+    try {
+      return await proof;
+    } catch (error) {
+      if (error instanceof LeaseLostError) return null;
+      throw this.#recipe.error(error, 'campaign keepalive');
+    }
+  }
+
+  /** Reads the election if our key is known to exist; null when it does not (any more). */
+  async #readIfKnown(
+    key: string,
+    generation: number,
+    signal: AbortSignal,
+  ): Promise<ElectionView | null> {
+    const known = this.#campaign;
+    if (known === null || known.gone || known.key !== key || known.generation !== generation) {
+      return null;
+    }
+    const view = await this.#recipe.read(signal);
+    const ours = view.candidates.some(
+      (candidate) => candidate.key === key && candidate.createRevision === known.createRevision,
+    );
+    if (!ours) {
+      known.gone = true;
+      return null;
+    }
+    return view;
+  }
+
+  #remember(key: string, lease: SessionLease, createRevision: bigint): CampaignKey {
+    const current = this.#campaign;
+    if (
+      current !== null &&
+      current.key === key &&
+      current.createRevision === createRevision &&
+      current.generation === lease.generation &&
+      !current.gone
+    ) {
+      return current;
+    }
+    const campaign: CampaignKey = {
+      key,
+      leaseId: lease.id,
+      generation: lease.generation,
+      createRevision,
+      gone: false,
+      fence: new EtcdTermFence(
+        this.#resources.client,
+        key,
+        createRevision,
+        this.#requestTimeout,
+        this.#resources.endpoints,
+      ),
+    };
+    this.#campaign = campaign;
+    return campaign;
+  }
+
+  // ---------------------------------------------------------------- renew
+
+  /**
+   * The common renewal, without I/O: a recent enough keepalive of the session and a watch that
+   * vouches for our key. Null when anything is missing; a renew attempt then does the full work.
+   * A process with thousands of elections runs this thousands of times a second, so it allocates
+   * nothing it does not return.
+   */
+  renewLocally(request: LocalRenewRequest): LeaseHeld<EtcdFence> | null {
+    const campaign = this.#campaign;
+    const session = this.#session;
+    if (
+      session === null ||
+      !this.#stillHeld(campaign, request.token) ||
+      !this.#watches.vouchesFor(campaign.key)
+    ) {
+      return null;
+    }
+    const startedAt = this.#clock.now();
+    const notBefore = keepaliveNotBefore(startedAt, this.#previousAttemptAt, this.#maxKeepaliveAge);
+    const ack = session.acknowledgedSince(notBefore);
+    if (ack === null || ack.generation !== campaign.generation) return null;
+    this.#previousAttemptAt = startedAt;
+    const freshSince = keepFreshSince(
+      startedAt,
+      ack.sentAt,
+      this.#maxKeepaliveAge ?? 0,
+      session.electionCount,
+    );
+    if (freshSince !== null) session.keepFresh(freshSince);
+    const sentAt = onClock(request.clock, this.#clock, ack.sentAt);
+    let answer = this.#localHeld;
+    if (
+      answer === null ||
+      answer.token !== campaign.createRevision ||
+      answer.fence !== campaign.fence
+    ) {
+      answer = { ...held(campaign, sentAt, ack.ttlSeconds) };
+      this.#localHeld = answer;
+    }
+    answer.sentAt = sentAt;
+    answer.leaseDurationMs = ack.ttlSeconds * 1_000;
+    return answer;
+  }
+
+  async renew(request: AttemptRequest, signal: AbortSignal): Promise<Observation<EtcdFence>> {
+    const startedAt = this.#clock.now();
+    const notBefore = keepaliveNotBefore(startedAt, this.#previousAttemptAt, this.#maxKeepaliveAge);
+    this.#previousAttemptAt = startedAt;
+    const campaign = this.#campaign;
+    const session = this.#session;
+    if (session === null || !this.#stillHeld(campaign, request.token)) return this.#lost(signal);
+    let ack: KeepaliveAck;
+    try {
+      ack = await session.keepalive(notBefore, signal);
+    } catch (error) {
+      if (error instanceof LeaseLostError) return this.#lost(signal);
+      throw this.#recipe.error(error, 'renew');
+    }
+    if (campaign.gone || ack.generation !== campaign.generation) return this.#lost(signal);
+    if (!this.#watches.vouchesFor(campaign.key)) {
+      // The watch on our key cannot vouch for it right now: read it. If the watch was live when
+      // the read went out and the read finds the key, the watch vouches from then on.
+      const liveAtRead = this.#watches.ownWatchLive(campaign.key);
+      let revision: bigint | null;
+      try {
+        revision = await this.#recipe.keyRevision(campaign.key, signal);
+      } catch (error) {
+        throw this.#recipe.error(error, 'renew');
+      }
+      if (revision !== campaign.createRevision) {
+        campaign.gone = true;
+        return this.#lost(signal);
+      }
+      this.#watches.verified(campaign.key, liveAtRead);
+    }
+    return held(campaign, onClock(request.clock, this.#clock, ack.sentAt), ack.ttlSeconds);
+  }
+
+  /** `campaign` is the key of the term `token` and, as far as we know, still exists. */
+  #stillHeld(campaign: CampaignKey | null, token: bigint | undefined): campaign is CampaignKey {
+    return (
+      campaign !== null &&
+      !campaign.gone &&
+      campaign.createRevision === token &&
+      this.#heldToken === token
+    );
+  }
+
+  /** Our term is over: report who leads now (best effort). */
+  async #lost(signal: AbortSignal): Promise<LeaseNotHeld> {
+    this.#heldToken = null;
+    try {
+      const leader = (await this.#recipe.read(signal)).candidates[0];
+      return leader === undefined ? nobody() : notHeld(leader);
+    } catch {
+      if (signal.aborted) throw signal.reason;
+      return nobody();
+    }
+  }
+
+  // ---------------------------------------------------------------- resign and close
+
+  /** Resigns the term `token` if it is our current key's; a no-op otherwise. */
+  async release(token: bigint, signal: AbortSignal): Promise<void> {
+    const campaign = this.#campaign;
+    if (campaign === null || campaign.createRevision !== token) return;
+    await this.#resign(campaign, signal);
+  }
+
+  async #resign(campaign: CampaignKey, signal: AbortSignal): Promise<void> {
+    await this.#recipe.resign(campaign.key, campaign.createRevision, signal);
+    campaign.gone = true;
+    if (this.#campaign === campaign) this.#campaign = null;
+    if (this.#heldToken === campaign.createRevision) this.#heldToken = null;
+    this.#watches.dropAll();
+  }
+
+  /**
+   * Leaves the session. The last election of a session revokes the lease — unless it still holds
+   * its term (releaseOnCancel: false, or stopped past its deadline): then the lease runs out on
+   * the server like a crash. With other elections on the lease, our key is deleted explicitly.
+   */
+  async close(signal: AbortSignal): Promise<void> {
+    this.#watches.close();
+    this.#listener = null;
+    this.#stopLostListener?.();
+    this.#stopLostListener = null;
+    const session = this.#session;
+    this.#session = null;
+    try {
+      if (session !== null && !session.closed) {
+        const last = session.electionCount === 1;
+        const lease = session.current;
+        const abandon = last && this.#heldToken !== null && this.#campaign?.gone === false;
+        if (!last && lease !== null) {
+          await this.#recipe.deleteQuietly(candidateKey(this.#recipe.election, lease.id), signal);
+        }
+        await session.leave(this.#recipe.election, !abandon);
+      }
+    } finally {
+      this.#campaign = null;
+      this.#heldToken = null;
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  #sessionFor(leaseDurationMs: number): LeaseSession {
+    if (this.#session !== null && !this.#session.closed) return this.#session;
+    // etcd leases have whole-second TTLs: round up, so the lease is never shorter than asked.
+    const ttlSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1_000));
+    const session = this.#resources.sessionFor(this.#recipe.election, ttlSeconds);
+    this.#session = session;
+    this.#stopLostListener = session.onLost((generation) => {
+      const campaign = this.#campaign;
+      if (campaign !== null && campaign.generation === generation && !campaign.gone) {
+        campaign.gone = true;
+        this.#emit({ type: 'changed' });
+      }
+    });
+    this.#resources.hub.tightenProbe((ttlSeconds * 1_000) / 3);
+    return session;
+  }
+
+  #ownKeyDeleted(key: string, modRevision: bigint): void {
+    const campaign = this.#campaign;
+    if (
+      campaign !== null &&
+      campaign.key === key &&
+      !campaign.gone &&
+      modRevision > campaign.createRevision
+    ) {
+      campaign.gone = true;
+      this.#emit({ type: 'changed' });
+    }
+  }
+
+  #emit(event: WatchEvent): void {
+    const listener = this.#listener;
+    if (listener === null) return;
+    try {
+      listener(event);
+    } catch {
+      // The elector's listener does not throw; a foreign one must not break the backend.
+    }
+  }
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function held(campaign: CampaignKey, sentAt: number, ttlSeconds: number): LeaseHeld<EtcdFence> {
+  return {
+    kind: 'held',
+    token: campaign.createRevision,
+    sentAt,
+    leaseDurationMs: ttlSeconds * 1_000,
+    fence: campaign.fence,
+  };
+}
+
+function notHeld(leader: Candidate): LeaseNotHeld {
+  return { kind: 'not-held', holder: leader.value, token: leader.createRevision, expiresAt: null };
+}
+
+function nobody(): LeaseNotHeld {
+  return { kind: 'not-held', holder: null, token: null, expiresAt: null };
+}
