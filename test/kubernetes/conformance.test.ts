@@ -33,23 +33,31 @@ describeBackendConformance({
   // What an operator would write to force a new election: client-go's released form, with
   // leaseTransitions kept so tokens stay monotonic.
   evict: async (election) => {
-    const lease = await readLease(namespace, election);
-    if (lease === null) throw new Error(`no Lease ${election} to evict`);
-    // A plain Date would be sent with milliseconds, which the apiserver rejects for MicroTime.
-    const now = new V1MicroTime();
-    await adminClients().coordination.replaceNamespacedLease({
-      namespace,
-      name: election,
-      body: {
-        ...lease,
-        spec: {
-          ...lease.spec,
-          holderIdentity: '',
-          leaseDurationSeconds: 1,
-          acquireTime: now,
-          renewTime: now,
-        },
-      },
-    });
+    // Read-modify-write races the leader's renewals (409 Conflict): re-read and retry, bounded.
+    for (let attempt = 1; ; attempt++) {
+      const lease = await readLease(namespace, election);
+      if (lease === null) throw new Error(`no Lease ${election} to evict`);
+      // A plain Date would be sent with milliseconds, which the apiserver rejects for MicroTime.
+      const now = new V1MicroTime();
+      try {
+        await adminClients().coordination.replaceNamespacedLease({
+          namespace,
+          name: election,
+          body: {
+            ...lease,
+            spec: {
+              ...lease.spec,
+              holderIdentity: '',
+              leaseDurationSeconds: 1,
+              acquireTime: now,
+              renewTime: now,
+            },
+          },
+        });
+        return;
+      } catch (error) {
+        if (attempt >= 20 || (error as { code?: number }).code !== 409) throw error;
+      }
+    }
   },
 });
