@@ -7,29 +7,28 @@
 import type { Clock } from '../clock.js';
 import { RefreshableTimer } from '../refreshable-timer.js';
 
-export class AttemptSchedule {
+export class AttemptSchedule extends RefreshableTimer {
   readonly #clock: Clock;
   readonly #run: () => void;
-  readonly #timer: RefreshableTimer;
   /** Bumped to cancel an attempt queued as a microtask. */
   #generation = 0;
 
   constructor(clock: Clock, run: () => void) {
+    super(clock, run);
     this.#clock = clock;
     this.#run = run;
-    this.#timer = new RefreshableTimer(clock, run);
   }
 
   /** True while a timed attempt is pending (a microtask attempt does not count). */
   get timerPending(): boolean {
-    return this.#timer.pending;
+    return this.pending;
   }
 
   /** Runs the attempt at clock reading `at` (`now` is the current reading). */
   at(at: number, now: number): void {
     this.#generation++;
     if (at <= now) {
-      this.#timer.clear();
+      this.clear();
       const generation = this.#generation;
       queueMicrotask(() => {
         if (generation === this.#generation) this.#run();
@@ -38,7 +37,7 @@ export class AttemptSchedule {
     }
     // Whole milliseconds (Node's timer resolution, rounded up: never early), so that a leader's
     // renewals, one retryPeriod apart, re-arm one timer.
-    this.#timer.arm(Math.ceil(at - now));
+    this.arm(Math.ceil(at - now));
   }
 
   /** Runs the attempt `delayMs` from now. */
@@ -47,13 +46,14 @@ export class AttemptSchedule {
     this.at(now + delayMs, now);
   }
 
+  /** Drops what was scheduled (timed or queued). */
   cancel(): void {
     this.#generation++;
-    this.#timer.clear();
+    this.clear();
   }
 
-  dispose(): void {
+  override dispose(): void {
     this.#generation++;
-    this.#timer.dispose();
+    super.dispose();
   }
 }

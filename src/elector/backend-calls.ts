@@ -20,19 +20,11 @@ import type { Term } from './term.js';
 
 export type Mode = 'acquire' | 'renew';
 
-/** What the elector does with the answer of the current attempt. */
-export interface AttemptHandler<Fence> {
-  answered(
-    mode: Mode,
-    term: Term<Fence> | null,
-    startedAt: number,
-    observation: Observation<Fence>,
-  ): void;
-  /** `reason`: the abort reason if the call was aborted (deadline), else the error. */
-  failed(mode: Mode, term: Term<Fence> | null, startedAt: number, reason: unknown): void;
-  /** Runs the attempt that was asked for while this one was in flight. */
-  attempt(): void;
-}
+/** How the current attempt ended: with an answer, or failed (`reason`: the abort reason if the
+ * call was aborted at its deadline, else the error). */
+export type AttemptOutcome<Fence> =
+  | { readonly ok: true; readonly observation: Observation<Fence> }
+  | { readonly ok: false; readonly reason: unknown };
 
 export interface BackendCallsOptions<Fence> {
   readonly backend: LeaseBackend<Fence>;
@@ -52,7 +44,6 @@ interface InFlight {
 
 export class BackendCalls<Fence> {
   readonly #o: BackendCallsOptions<Fence>;
-  #handler: AttemptHandler<Fence> | null = null;
   #inFlight: InFlight | null = null;
   #queued = false;
   /** Calls we stopped waiting for. Created on first use (most electors never abandon one). */
@@ -62,11 +53,6 @@ export class BackendCalls<Fence> {
 
   constructor(options: BackendCallsOptions<Fence>) {
     this.#o = options;
-  }
-
-  /** Set once by the elector. */
-  handle(handler: AttemptHandler<Fence>): void {
-    this.#handler = handler;
   }
 
   /** True while an attempt is in flight. */
@@ -79,8 +65,25 @@ export class BackendCalls<Fence> {
     this.#queued = true;
   }
 
-  /** One attempt through the policy, aborted after `deadlineMs` on the elector's clock. */
-  attempt(term: Term<Fence> | null, mode: Mode, startedAt: number, deadlineMs: number): void {
+  /** Whether an attempt was asked for while the last one was in flight (and forgets it). */
+  takeQueued(): boolean {
+    const queued = this.#queued;
+    this.#queued = false;
+    return queued;
+  }
+
+  /**
+   * One attempt through the policy, aborted after `deadlineMs` on the elector's clock.
+   * `onOutcome` runs when it settles while it is still the current attempt (in the same turn as
+   * the settlement, so that no other attempt can start in between); an abandoned or aborted
+   * attempt's answer is stale and is not reported.
+   */
+  attempt(
+    term: Term<Fence> | null,
+    mode: Mode,
+    deadlineMs: number,
+    onOutcome: (outcome: AttemptOutcome<Fence>) => void,
+  ): void {
     const { backend, clock, name, policy } = this.#o;
     const scope = scopedSignal(undefined, {
       ms: deadlineMs,
@@ -109,7 +112,7 @@ export class BackendCalls<Fence> {
       done: call.then(
         (observation) => {
           if (this.#settle(inFlight)) {
-            this.#act(() => this.#handler?.answered(mode, term, startedAt, observation));
+            onOutcome({ ok: true, observation });
           } else if (observation.kind === 'held' && mode === 'acquire') {
             // Aborted by stop, yet the backend committed the acquisition: remember to release.
             this.#orphanToken = observation.token;
@@ -117,8 +120,7 @@ export class BackendCalls<Fence> {
         },
         (error: unknown) => {
           if (!this.#settle(inFlight)) return;
-          const reason = scope.signal.aborted ? scope.signal.reason : error;
-          this.#act(() => this.#handler?.failed(mode, term, startedAt, reason));
+          onOutcome({ ok: false, reason: scope.signal.aborted ? scope.signal.reason : error });
         },
       ),
     };
@@ -206,17 +208,5 @@ export class BackendCalls<Fence> {
     if (this.#inFlight !== call) return false; // stop() or the end of its term took it over
     this.#inFlight = null;
     return true;
-  }
-
-  #act(act: () => void): void {
-    try {
-      act();
-    } catch (error) {
-      this.#o.reporter.error(toLeaderElectError(error, ErrorCode.BackendError, 'internal error'));
-    }
-    if (this.#queued) {
-      this.#queued = false;
-      this.#handler?.attempt();
-    }
   }
 }

@@ -113,7 +113,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     this.#backend = options.backend;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
-    this.#metrics = new MetricsRecorder(options.metrics, this.name);
+    this.#metrics = MetricsRecorder.for(options.metrics, this.name);
     this.#report = new ElectorReporter(this, this.name);
     this.#schedule = new AttemptSchedule(this.#clock, () => this.#attempt());
     this.#termTimer = new RefreshableTimer(this.#clock, () => this.#onTermTimer());
@@ -127,13 +127,6 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       timings: this.timings,
       reporter: this.#report,
       onSlowPath: this.#metrics.slowPath,
-    });
-    this.#calls.handle({
-      answered: (mode, term, startedAt, observation) =>
-        this.#onObservation(mode, term, startedAt, observation),
-      failed: (mode, term, startedAt, reason) =>
-        this.#onAttemptError(mode, term, startedAt, reason),
-      attempt: () => this.#attempt(),
     });
   }
 
@@ -325,7 +318,16 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   /** A full attempt through the backend, bounded by its deadline. */
   #attemptRemote(term: Term<Fence> | null, mode: Mode, startedAt: number): void {
     const deadline = callDeadline(mode, startedAt, term?.validUntil ?? null, this.timings);
-    this.#calls.attempt(term, mode, startedAt, deadline);
+    this.#calls.attempt(term, mode, deadline, (outcome) => {
+      try {
+        if (outcome.ok) this.#onObservation(mode, term, startedAt, outcome.observation);
+        else this.#onAttemptError(mode, term, startedAt, outcome.reason);
+      } catch (error) {
+        this.#report.error(toLeaderElectError(error, ErrorCode.BackendError, 'internal error'));
+      }
+      // An attempt asked for while this one was in flight runs now.
+      if (this.#calls.takeQueued()) this.#attempt();
+    });
   }
 
   /** A renewal the backend answers without I/O (see LeaseBackend.renewLocally); false if none. */

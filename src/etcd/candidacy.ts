@@ -27,7 +27,7 @@ import type { Clock } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import type { ClientResources } from './client-resources.js';
 import type { Candidate, ElectionRecipe, ElectionView } from './election-recipe.js';
-import { ElectionWatches } from './election-watches.js';
+import { ElectionWatches, type WatchesOwner } from './election-watches.js';
 import { isLeaseNotFound } from './etcd-errors.js';
 import { type EtcdFence, EtcdTermFence } from './fence.js';
 import {
@@ -73,7 +73,7 @@ export interface CandidacyOptions {
   readonly maxKeepaliveAge: number | undefined;
 }
 
-export class Candidacy {
+export class Candidacy implements WatchesOwner {
   readonly #resources: ClientResources;
   readonly #recipe: ElectionRecipe;
   readonly #clock: Clock;
@@ -100,10 +100,7 @@ export class Candidacy {
     this.#requestTimeout = options.requestTimeout;
     this.#maxKeepaliveAge = options.maxKeepaliveAge;
     this.#maxAgeFixed = options.maxKeepaliveAge !== undefined;
-    this.#watches = new ElectionWatches(options.resources.hub, this.#clock, {
-      ownKeyDeleted: (key, modRevision) => this.#ownKeyDeleted(key, modRevision),
-      emit: (event) => this.#emit(event),
-    });
+    this.#watches = new ElectionWatches(options.resources.hub, this.#clock, this);
   }
 
   /** The elector's timings (see {@link defaultMaxKeepaliveAge}). */
@@ -498,14 +495,15 @@ export class Candidacy {
       const campaign = this.#campaign;
       if (campaign !== null && campaign.generation === generation && !campaign.gone) {
         campaign.gone = true;
-        this.#emit({ type: 'changed' });
+        this.emit({ type: 'changed' });
       }
     });
     this.#resources.hub.tightenProbe((ttlSeconds * 1_000) / 3);
     return session;
   }
 
-  #ownKeyDeleted(key: string, modRevision: bigint): void {
+  /** The watches' callback: our key `key` was deleted at `modRevision`. */
+  ownKeyDeleted(key: string, modRevision: bigint): void {
     const campaign = this.#campaign;
     if (
       campaign !== null &&
@@ -514,11 +512,12 @@ export class Candidacy {
       modRevision > campaign.createRevision
     ) {
       campaign.gone = true;
-      this.#emit({ type: 'changed' });
+      this.emit({ type: 'changed' });
     }
   }
 
-  #emit(event: WatchEvent): void {
+  /** Passes a watch event to the elector's listener. */
+  emit(event: WatchEvent): void {
     const listener = this.#listener;
     if (listener === null) return;
     try {

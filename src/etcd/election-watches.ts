@@ -85,7 +85,10 @@ export class ElectionWatches {
   readonly #hub: WatchHub;
   readonly #clock: Clock;
   readonly #owner: WatchesOwner;
-  readonly #slots: Record<Slot, Watched | null> = { own: null, leader: null, predecessor: null };
+  // The three slots as fields (not a record object): a process may hold thousands of elections.
+  #own: Watched | null = null;
+  #leader: Watched | null = null;
+  #predecessor: Watched | null = null;
   /** The leader as last reported, to emit `observed` only when its value changes. */
   #leaderSeen: { readonly key: string; readonly value: string } | null = null;
   #line: WaitInLine | null = null;
@@ -102,16 +105,16 @@ export class ElectionWatches {
 
   /** Watches `key` in `slot` from `fromRevision` (null: none); a same-key call keeps the watch. */
   watch(slot: Slot, key: string | null, fromRevision = 0n): void {
-    const current = this.#slots[slot];
+    const current = this.#slot(slot);
     if (current !== null && current.key === key) return;
     current?.subscription?.close();
-    this.#slots[slot] = null;
+    this.#setSlot(slot, null);
     if (key !== null && !this.#closed) {
       // Our own key's watch starts at the current revision (cheap for etcd even when thousands of
       // elections campaign at once) and is verified by a read if it started late; the others
       // decide who leads next and must not miss an event.
       const watched = new Watched(this, slot, key);
-      this.#slots[slot] = watched;
+      this.#setSlot(slot, watched);
       watched.subscription = this.#hub.subscribe(
         {
           key: Buffer.from(key),
@@ -157,7 +160,7 @@ export class ElectionWatches {
 
   /** Every watch we hold was created synced (see WatchSubscription.synced). */
   get synced(): boolean {
-    for (const watched of Object.values(this.#slots)) {
+    for (const watched of [this.#own, this.#leader, this.#predecessor]) {
       if (watched !== null && watched.subscription?.synced !== true) return false;
     }
     return true;
@@ -165,7 +168,7 @@ export class ElectionWatches {
 
   /** Whether the watch on our own key reports every deletion of `key` from now on. */
   vouchesFor(key: string): boolean {
-    const own = this.#slots.own;
+    const own = this.#own;
     return (
       own?.key === key &&
       own.subscription?.active === true &&
@@ -178,14 +181,14 @@ export class ElectionWatches {
    * {@link ownWatchLive}): from then on the watch vouches for the key.
    */
   verified(key: string, liveAtRead: Watched | null): void {
-    if (liveAtRead !== null && this.#slots.own === liveAtRead && liveAtRead.key === key) {
+    if (liveAtRead !== null && this.#own === liveAtRead && liveAtRead.key === key) {
       liveAtRead.verified = true;
     }
   }
 
   /** The own watch if it watches `key` and is live now (pass it to {@link verified} later). */
   ownWatchLive(key: string): Watched | null {
-    const own = this.#slots.own;
+    const own = this.#own;
     return own !== null && own.key === key && own.active ? own : null;
   }
 
@@ -198,12 +201,13 @@ export class ElectionWatches {
    */
   dropFollowerWatches(): void {
     this.#leaderSeen = null;
-    const { leader, predecessor } = this.#slots;
+    const leader = this.#leader;
+    const predecessor = this.#predecessor;
     if (leader === null && predecessor === null) return;
     setImmediate(() => {
       if (this.#closed) return;
-      if (leader !== null && this.#slots.leader === leader) this.watch('leader', null);
-      if (predecessor !== null && this.#slots.predecessor === predecessor)
+      if (leader !== null && this.#leader === leader) this.watch('leader', null);
+      if (predecessor !== null && this.#predecessor === predecessor)
         this.watch('predecessor', null);
     });
   }
@@ -211,15 +215,17 @@ export class ElectionWatches {
   /** Drops every watch (resign, close). */
   dropAll(): void {
     for (const slot of ['own', 'leader', 'predecessor'] as const) {
-      this.#slots[slot]?.subscription?.close();
-      this.#slots[slot] = null;
+      this.#slot(slot)?.subscription?.close();
+      this.#setSlot(slot, null);
     }
     this.onState();
   }
 
   /** Waits (at most WATCH_READY_WAIT_MS) until every watch is live, so the elector need not poll. */
   async ready(signal: AbortSignal): Promise<void> {
-    const live = Object.values(this.#slots).filter((w): w is Watched => w !== null);
+    const live = [this.#own, this.#leader, this.#predecessor].filter(
+      (w): w is Watched => w !== null,
+    );
     if (live.every((w) => w.active) || signal.aborted) return;
     await new Promise<void>((resolve) => {
       const done = () => {
@@ -247,7 +253,7 @@ export class ElectionWatches {
   /** An event of one of our watches (ignored once the slot watches something else). */
   onEvent(watched: Watched, type: 'put' | 'delete', kv: IKeyValue): void {
     const { slot, key } = watched;
-    if (this.#slots[slot] !== watched) return;
+    if (this.#slot(slot) !== watched) return;
     if (slot === 'own') {
       if (type === 'delete') this.#owner.ownKeyDeleted(key, BigInt(kv.mod_revision));
       return;
@@ -263,7 +269,9 @@ export class ElectionWatches {
 
   /** Emits `up` once every watch we need is live, `down` (with the cause) when that ends. */
   onState(error?: LeaderElectError): void {
-    const { own, leader, predecessor } = this.#slots;
+    const own = this.#own;
+    const leader = this.#leader;
+    const predecessor = this.#predecessor;
     const up =
       (own !== null || leader !== null || predecessor !== null) &&
       (own === null || own.active) &&
@@ -285,13 +293,23 @@ export class ElectionWatches {
 
   /** The server ended one of our watches for good. */
   onEnded(watched: Watched, error: LeaderElectError | null): void {
-    if (this.#slots[watched.slot] === watched) this.#slots[watched.slot] = null;
+    if (this.#slot(watched.slot) === watched) this.#setSlot(watched.slot, null);
     if (error !== null) {
       this.onState(error);
       return;
     }
     // History compacted under the watch: campaign again, which re-reads and re-watches.
     this.#owner.emit({ type: 'changed' });
+  }
+
+  #slot(slot: Slot): Watched | null {
+    return slot === 'own' ? this.#own : slot === 'leader' ? this.#leader : this.#predecessor;
+  }
+
+  #setSlot(slot: Slot, watched: Watched | null): void {
+    if (slot === 'own') this.#own = watched;
+    else if (slot === 'leader') this.#leader = watched;
+    else this.#predecessor = watched;
   }
 
   #onLeaderPut(key: string, kv: IKeyValue): void {

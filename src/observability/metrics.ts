@@ -23,10 +23,18 @@ export interface ElectionMetrics {
  * sink never affects the election), and nothing done without a sink.
  */
 export class MetricsRecorder {
+  /** The recorder of every election without a sink (one for the process: it holds nothing). */
+  static readonly none = new MetricsRecorder(undefined, '');
+
+  /** A recorder for `sink` and `name`, or the shared no-op one without a sink. */
+  static for(sink: ElectionMetrics | undefined, name: string): MetricsRecorder {
+    return sink === undefined ? MetricsRecorder.none : new MetricsRecorder(sink, name);
+  }
+
   readonly #sink: ElectionMetrics | undefined;
   readonly #name: string;
 
-  constructor(sink: ElectionMetrics | undefined, name: string) {
+  private constructor(sink: ElectionMetrics | undefined, name: string) {
     this.#sink = sink;
     this.#name = name;
   }
