@@ -221,7 +221,15 @@ export class Candidacy implements WatchesOwner {
   #lead(campaign: CampaignKey, ack: KeepaliveAck, request: AttemptRequest): LeaseHeld<EtcdFence> {
     this.#heldToken = campaign.createRevision;
     this.#watches.dropFollowerWatches();
+    this.#proved(campaign, ack);
     return held(campaign, onClock(request.clock, this.#clock, ack.sentAt), ack.ttlSeconds);
+  }
+
+  /** The term of `campaign` was proved by `ack`: its fence may write until the term's deadline. */
+  #proved(campaign: CampaignKey, ack: KeepaliveAck): void {
+    if (this.#timings !== null) {
+      campaign.fence.holdUntil(ack.sentAt + this.#timings.renewDeadlineMs);
+    }
   }
 
   /** Someone older leads: watch it and our predecessor, and report it. */
@@ -325,13 +333,7 @@ export class Candidacy implements WatchesOwner {
       generation: lease.generation,
       createRevision,
       gone: false,
-      fence: new EtcdTermFence(
-        this.#resources.client,
-        key,
-        createRevision,
-        this.#requestTimeout,
-        this.#resources.endpoints,
-      ),
+      fence: new EtcdTermFence(this.#resources, key, createRevision, this.#requestTimeout),
     };
     this.#campaign = campaign;
     return campaign;
@@ -367,6 +369,7 @@ export class Candidacy implements WatchesOwner {
       session.electionCount,
     );
     if (freshSince !== null) session.keepFresh(freshSince);
+    this.#proved(campaign, ack);
     const sentAt = onClock(request.clock, this.#clock, ack.sentAt);
     let answer = this.#localHeld;
     if (
@@ -413,6 +416,7 @@ export class Candidacy implements WatchesOwner {
       }
       this.#watches.verified(campaign.key, liveAtRead);
     }
+    this.#proved(campaign, ack);
     return held(campaign, onClock(request.clock, this.#clock, ack.sentAt), ack.ttlSeconds);
   }
 
@@ -489,7 +493,11 @@ export class Candidacy implements WatchesOwner {
     if (this.#session !== null && !this.#session.closed) return this.#session;
     // etcd leases have whole-second TTLs: round up, so the lease is never shorter than asked.
     const ttlSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1_000));
-    const session = this.#resources.sessionFor(this.#recipe.election, ttlSeconds);
+    const session = this.#resources.sessionFor(
+      this.#recipe.election,
+      ttlSeconds,
+      this.#timings?.renewDeadlineMs ?? null,
+    );
     this.#session = session;
     this.#stopLostListener = session.onLost((generation) => {
       const campaign = this.#campaign;

@@ -10,6 +10,7 @@ import { ErrorCode, LeaderElectError } from '../errors.js';
 import { type CallOptions, unary } from './grpc-call.js';
 import { KeyChecker } from './key-checker.js';
 import { LeaseSession } from './lease-session.js';
+import { Members } from './members.js';
 import { type Lane, RequestGate } from './request-gate.js';
 import { diagnoseTls } from './tls-diagnosis.js';
 import { WatchHub } from './watch-hub.js';
@@ -41,6 +42,8 @@ export class ClientResources {
   readonly gate = new RequestGate();
   /** Batched reads of single keys (see key-checker.ts). */
   readonly keys: KeyChecker;
+  /** The client's members and which of them failed us lately (see members.ts). */
+  readonly members: Members;
   readonly #owned: boolean;
   readonly #sessions = new Set<LeaseSession>();
   #references = 0;
@@ -51,8 +54,15 @@ export class ClientResources {
     this.endpoints = options.endpoints;
     this.requestTimeout = options.requestTimeout;
     this.clock = options.clock;
+    this.members = new Members(client, options.clock);
     this.#owned = options.owned;
-    this.hub = new WatchHub(client, options.endpoints, () => isClientClosed(client), options.clock);
+    this.hub = new WatchHub(
+      client,
+      options.endpoints,
+      () => isClientClosed(client),
+      options.clock,
+      this.members,
+    );
     this.keys = new KeyChecker(
       client,
       (call, signal, timeoutMs, lane) => this.unary(call, signal, timeoutMs, lane),
@@ -86,11 +96,15 @@ export class ClientResources {
     return this.gate.run(() => unary(call, signal, timeoutMs), signal, lane);
   }
 
-  /** A session for `election` with this TTL: the shared one unless it already hosts `election`. */
-  sessionFor(election: string, ttlSeconds: number): LeaseSession {
+  /**
+   * A session for `election` with this TTL: the shared one unless it already hosts `election`.
+   * `renewDeadlineMs` (when the election's timings are known) bounds how long the session goes
+   * on without hearing etcd (see keepalive-rules.ts `deafAfter`).
+   */
+  sessionFor(election: string, ttlSeconds: number, renewDeadlineMs: number | null): LeaseSession {
     for (const session of this.#sessions) {
       if (!session.closed && session.requestedTtl === ttlSeconds && !session.hosts(election)) {
-        session.join(election);
+        session.join(election, renewDeadlineMs);
         return session;
       }
     }
@@ -100,6 +114,7 @@ export class ClientResources {
         endpoints: this.endpoints,
         requestTimeout: this.requestTimeout,
         clock: this.clock,
+        members: this.members,
         clientClosed: () => isClientClosed(this.client),
         forget: (ended) => this.#sessions.delete(ended),
         noteRevision: (revision) => this.hub.noteRevision(revision),
@@ -107,7 +122,7 @@ export class ClientResources {
       ttlSeconds,
     );
     this.#sessions.add(session);
-    session.join(election);
+    session.join(election, renewDeadlineMs);
     return session;
   }
 

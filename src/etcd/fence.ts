@@ -5,8 +5,11 @@
  * that was paused past its lease, or whose key an operator deleted, cannot write any more,
  * whatever its own clock believes.
  */
-import type { Etcd3, IRequestOp, IResponseOp } from 'etcd3';
+import type { IRequestOp, IResponseOp, ITxnRequest, ITxnResponse } from 'etcd3';
+import { scopedSignal } from '../abort.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
+import type { ClientResources } from './client-resources.js';
+import { createdAt } from './election-recipe.js';
 import { toEtcdError } from './etcd-errors.js';
 import { unary } from './grpc-call.js';
 import { prefixRangeEnd } from './keys.js';
@@ -88,25 +91,30 @@ export interface EtcdFence {
   txn(ops: readonly EtcdFencedOp[], options?: EtcdFenceCallOptions): Promise<EtcdFencedResult>;
 }
 
+/**
+ * How long one attempt of a fenced write may take before it is sent again on another member:
+ * half of what is left of its deadline (a stuck member costs at most half), at least 200 ms.
+ */
+const MIN_ATTEMPT_MS = 200;
+
 export class EtcdTermFence implements EtcdFence {
   readonly key: string;
   readonly revision: bigint;
-  readonly #client: Etcd3;
+  readonly #resources: ClientResources;
   readonly #requestTimeout: number;
-  readonly #endpoints: readonly string[];
+  /** Clock reading (the client's clock) until which the term is valid; +∞ while unknown. */
+  #validUntil = Number.POSITIVE_INFINITY;
 
-  constructor(
-    client: Etcd3,
-    key: string,
-    revision: bigint,
-    requestTimeout: number,
-    endpoints: readonly string[],
-  ) {
+  constructor(resources: ClientResources, key: string, revision: bigint, requestTimeout: number) {
     this.key = key;
     this.revision = revision;
-    this.#client = client;
+    this.#resources = resources;
     this.#requestTimeout = requestTimeout;
-    this.#endpoints = endpoints;
+  }
+
+  /** @internal The backend: the term is valid until `validUntil` (on the client's clock). */
+  holdUntil(validUntil: number): void {
+    this.#validUntil = validUntil;
   }
 
   put(
@@ -121,6 +129,14 @@ export class EtcdTermFence implements EtcdFence {
     return this.txn([{ type: 'delete', key }], options);
   }
 
+  /**
+   * Runs `ops` in one transaction guarded by `CreateRevision(key) == revision`. Bounded by the
+   * term's validity (and `requestTimeout`): a member that does not answer in time is left for
+   * another; every operation we offer (put, delete, get) has the same effect when applied twice,
+   * so sending the transaction again is safe. A timeout (transient `LE_BACKEND_TIMEOUT`) or a
+   * failure in flight leaves the outcome unknown: the write may have committed (etcd's own rule
+   * for any request whose answer was lost).
+   */
   async txn(
     ops: readonly EtcdFencedOp[],
     options: EtcdFenceCallOptions = {},
@@ -131,36 +147,38 @@ export class EtcdTermFence implements EtcdFence {
         'fence.txn needs a non-empty array of operations',
       );
     }
-    const success = ops.map(toRequestOp);
-    const signal = options.signal ?? AbortSignal.timeout(this.#requestTimeout);
-    let response: Awaited<ReturnType<Etcd3['kv']['txn']>>;
-    try {
-      response = await unary(
-        (callOptions) =>
-          this.#client.kv.txn(
-            {
-              compare: [
-                {
-                  key: Buffer.from(this.key),
-                  target: 'Create',
-                  result: 'Equal',
-                  create_revision: this.revision.toString(),
-                },
-              ],
-              success,
-            },
-            callOptions,
-          ),
-        signal,
-        this.#requestTimeout,
+    const request: ITxnRequest = {
+      compare: [createdAt(Buffer.from(this.key), this.revision)],
+      success: ops.map(toRequestOp),
+    };
+    const { clock } = this.#resources;
+    const left = this.#validUntil - clock.now();
+    if (left <= 0) {
+      throw new LeaderElectError(
+        ErrorCode.NotLeader,
+        `fenced write not sent: the term of election key ${JSON.stringify(this.key)} (revision ${this.revision}) is over`,
+        { details: { key: this.key, revision: this.revision.toString() } },
       );
+    }
+    const budget = Math.min(this.#requestTimeout, left);
+    const scope = scopedSignal(options.signal, {
+      ms: budget,
+      clock,
+      reason: () =>
+        new LeaderElectError(
+          ErrorCode.BackendTimeout,
+          `fenced write on ${JSON.stringify(this.key)} did not finish within ${Math.round(budget)} ms (the term's validity or the request timeout); it may or may not have committed`,
+          { details: { key: this.key, revision: this.revision.toString(), budgetMs: budget } },
+        ),
+    });
+    let response: ITxnResponse;
+    try {
+      response = await this.#send(request, budget, scope.signal);
     } catch (error) {
-      const first = ops[0];
-      throw toEtcdError(error, {
-        operation: 'fenced write',
-        key: first === undefined ? this.key : toBuffer(first.key).toString(),
-        endpoints: this.#endpoints,
-      });
+      if (scope.signal.aborted) throw scope.signal.reason;
+      throw this.#typed(error, ops);
+    } finally {
+      scope.dispose();
     }
     if (!response.succeeded) {
       throw new LeaderElectError(
@@ -173,6 +191,53 @@ export class EtcdTermFence implements EtcdFence {
       revision: BigInt(response.header.revision),
       results: response.responses.map((op, index) => toResult(op, ops[index])),
     };
+  }
+
+  /** Sends `request`, again on another member after a transient failure, until `signal` aborts. */
+  async #send(request: ITxnRequest, budget: number, signal: AbortSignal): Promise<ITxnResponse> {
+    const { clock, members, client } = this.#resources;
+    const end = clock.now() + budget;
+    let avoid: string | null = null;
+    for (;;) {
+      const left = end - clock.now();
+      const attemptMs = left <= 2 * MIN_ATTEMPT_MS ? left : Math.max(MIN_ATTEMPT_MS, left / 2);
+      let member: string | null = null;
+      try {
+        return await unary(
+          async (options) => {
+            const placed = await members.call<ITxnResponse>(
+              'KV',
+              'txn',
+              request,
+              options,
+              avoid,
+              (chosen) => {
+                member = chosen;
+              },
+            );
+            return placed === null ? client.kv.txn(request, options) : placed.value;
+          },
+          signal,
+          // The last attempt's gRPC deadline a little past the budget: the budget's own timeout
+          // (a transient LE_BACKEND_TIMEOUT that says the outcome is unknown) is what reports it.
+          attemptMs === left ? left + 50 : Math.max(1, attemptMs),
+        );
+      } catch (error) {
+        const typed = this.#typed(error, []);
+        if (signal.aborted || !typed.transient || clock.now() >= end) throw error;
+        members.suspect(member);
+        avoid = member;
+      }
+    }
+  }
+
+  #typed(error: unknown, ops: readonly EtcdFencedOp[]): LeaderElectError {
+    const first = ops[0];
+    return toEtcdError(error, {
+      operation: 'fenced write',
+      key: first === undefined ? this.key : toBuffer(first.key).toString(),
+      endpoints: this.#resources.endpoints,
+    });
   }
 }
 

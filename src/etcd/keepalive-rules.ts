@@ -86,9 +86,16 @@ export function keepFreshSince(
   return now - proofSentAt > 0.75 * maxAge ? now - 0.75 * maxAge : null;
 }
 
-/** The session sends a keepalive of its own when none was sent for TTL/3 (Go's interval). */
-export function backgroundInterval(ttlSeconds: number): number {
-  return (ttlSeconds * 1_000) / 3;
+/**
+ * The session sends a keepalive of its own when none was sent for TTL/3 (Go's interval), or for
+ * half of `deafAfterMs` if that is shorter, so that a healthy session (with only followers, which
+ * do not renew) always hears etcd well within the time after which it would let go of its lease.
+ */
+export function backgroundInterval(
+  ttlSeconds: number,
+  deafAfterMs = Number.POSITIVE_INFINITY,
+): number {
+  return Math.min((ttlSeconds * 1_000) / 3, deafAfterMs / 2);
 }
 
 /**
@@ -98,6 +105,30 @@ export function backgroundInterval(ttlSeconds: number): number {
  */
 export function keepaliveTimeout(ttlSeconds: number, requestTimeout: number): number {
   return Math.max(1_000, Math.min(requestTimeout, (ttlSeconds * 1_000) / 2));
+}
+
+/**
+ * How long one keepalive attempt waits before its stream is reset and the keepalive is sent on
+ * another member: a third of {@link keepaliveTimeout}, which is the whole budget of one
+ * keepalive, so that a stuck member costs at most a third of it and two other members can still
+ * be tried (≥ 200 ms: a healthy member answers in milliseconds, a loaded one in tens).
+ */
+export function keepaliveAttemptTimeout(ttlSeconds: number, requestTimeout: number): number {
+  return Math.max(200, keepaliveTimeout(ttlSeconds, requestTimeout) / 3);
+}
+
+/**
+ * How long the session may go without any acknowledgement before it stops keeping the lease
+ * alive: the shortest renewDeadline of its elections (a leader's term is over by then anyway),
+ * or one TTL (Go's client: its keepalive loop gives up a TTL after the last response) when no
+ * election told it. A session whose keepalives reach etcd but whose answers do not (a one-way
+ * partition) would otherwise keep its keys alive forever: a follower next in line, deaf to the
+ * election, would block it.
+ */
+export function deafAfter(ttlSeconds: number, renewDeadlines: Iterable<number>): number {
+  let shortest = ttlSeconds * 1_000;
+  for (const renewDeadline of renewDeadlines) shortest = Math.min(shortest, renewDeadline);
+  return shortest;
 }
 
 /**

@@ -4,20 +4,31 @@
  * lease, never per election:
  *
  * - a background keepalive runs only when no keepalive was sent for TTL/3 (Go's interval);
- * - an election's renewal reuses the latest acknowledged keepalive if it was sent after that
- *   election's previous attempt began (so at most one retryPeriod old), joins one in flight
- *   that qualifies, and otherwise sends one that every concurrent renewal shares.
+ * - an election's renewal reuses the latest acknowledged keepalive if it is recent enough (see
+ *   keepalive-rules.ts), joins one in flight that qualifies, and otherwise sends one that every
+ *   concurrent renewal shares;
+ * - a keepalive that a member does not answer in time is sent again on another member, until its
+ *   budget runs out (one member's death must not cost a term while another answers);
+ * - a session that has heard nothing for the shortest renew deadline of its elections stops
+ *   keeping the lease alive and revokes it if it can (`deafAfter`): its keys must be able to go
+ *   away when the process cannot hear the election.
  *
- * Times are readings of the host's clock (the client's, see client-resources.ts); the rules that
- * decide how old a keepalive may be are in keepalive-rules.ts.
+ * Times are readings of the host's clock (the client's, see client-resources.ts).
  */
-import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { raceAbort, scopedSignal } from '../abort.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { toEtcdError } from './etcd-errors.js';
-import { streamOptions, unary } from './grpc-call.js';
-import { backgroundInterval, keepaliveTimeout } from './keepalive-rules.js';
+import { unary } from './grpc-call.js';
+import { KeepaliveChannel } from './keepalive-channel.js';
+import {
+  backgroundInterval,
+  deafAfter,
+  keepaliveAttemptTimeout,
+  keepaliveTimeout,
+} from './keepalive-rules.js';
+import type { Members } from './members.js';
 
 export interface SessionLease {
   readonly id: bigint;
@@ -34,17 +45,11 @@ export interface KeepaliveAck {
   readonly generation: number;
 }
 
-/** The lease expired or was revoked: every key on it is gone. */
+/** The lease expired or was revoked (or the session let go of it): every key on it is gone. */
 export class LeaseLostError extends Error {
   constructor(readonly generation: number) {
     super('the etcd session lease expired or was revoked');
   }
-}
-
-interface PendingKeepalive {
-  readonly resolve: (ttl: number) => void;
-  readonly reject: (error: unknown) => void;
-  readonly timer: TimerHandle;
 }
 
 export interface SessionHost {
@@ -52,6 +57,8 @@ export interface SessionHost {
   readonly endpoints: readonly string[];
   readonly requestTimeout: number;
   readonly clock: Clock;
+  /** Absent in unit tests: etcd3 chooses the member then. */
+  readonly members?: Members;
   /** The etcd3 client was closed by its owner: stop keeping the lease alive. */
   clientClosed(): boolean;
   forget(session: LeaseSession): void;
@@ -59,13 +66,16 @@ export interface SessionHost {
   noteRevision?(revision: bigint): void;
 }
 
-type KeepaliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
+/** How often an abandoned lease is revoked again until it must have expired on the server. */
+const REVOKE_RETRY_MS = 500;
 
 export class LeaseSession {
   /** The TTL asked for, in whole seconds (sessions are shared per requested TTL). */
   readonly requestedTtl: number;
   readonly #host: SessionHost;
-  readonly #elections = new Set<string>();
+  readonly #channel: KeepaliveChannel;
+  /** Election → its renew deadline (see keepalive-rules.ts `deafAfter`), or null if unknown. */
+  readonly #elections = new Map<string, number | null>();
   readonly #lostListeners = new Set<(generation: number) => void>();
   readonly #closing = new AbortController();
   #closed = false;
@@ -73,16 +83,17 @@ export class LeaseSession {
   #generation = 0;
   #granting: Promise<SessionLease> | null = null;
   #lastAck: KeepaliveAck | null = null;
+  /** Clock reading when etcd last answered us (a grant or a keepalive). */
+  #lastHeardAt = Number.NEGATIVE_INFINITY;
   #lastSentAt = Number.NEGATIVE_INFINITY;
   #inFlight: { readonly sentAt: number; readonly done: Promise<KeepaliveAck> } | null = null;
-  #stream: KeepaliveStream | null = null;
-  #opening: Promise<KeepaliveStream> | null = null;
-  #pending: PendingKeepalive[] = [];
   #backgroundTimer: TimerHandle | null = null;
+  #revokeTimer: TimerHandle | null = null;
 
   constructor(host: SessionHost, requestedTtl: number) {
     this.#host = host;
     this.requestedTtl = requestedTtl;
+    this.#channel = new KeepaliveChannel(host);
   }
 
   get closed(): boolean {
@@ -106,8 +117,9 @@ export class LeaseSession {
     return this.#elections.size;
   }
 
-  join(election: string): void {
-    this.#elections.add(election);
+  /** Adds an election, with its renew deadline when known (see keepalive-rules.ts `deafAfter`). */
+  join(election: string, renewDeadlineMs: number | null = null): void {
+    this.#elections.set(election, renewDeadlineMs);
   }
 
   /** Registers a listener for lease loss; returns its remover. */
@@ -123,16 +135,12 @@ export class LeaseSession {
     if (this.#granting === null) {
       const granting = this.#grant();
       this.#granting = granting;
-      granting.then(
-        () => this.#settleGrant(granting),
-        () => this.#settleGrant(granting),
-      );
+      const settle = () => {
+        if (this.#granting === granting) this.#granting = null;
+      };
+      granting.then(settle, settle);
     }
     return raceAbort(this.#granting, signal);
-  }
-
-  #settleGrant(granting: Promise<SessionLease>): void {
-    if (this.#granting === granting) this.#granting = null;
   }
 
   async #grant(): Promise<SessionLease> {
@@ -163,22 +171,25 @@ export class LeaseSession {
     // The grant itself proves the lease alive until sentAt + TTL, like a keepalive.
     this.#lastAck = { sentAt, ttlSeconds: lease.ttlSeconds, generation: lease.generation };
     this.#lastSentAt = sentAt;
+    this.#lastHeardAt = this.#host.clock.now();
     this.#scheduleBackground();
     // Open the keepalive stream now, off the critical path: the first renewal (or a follower's
     // takeover) should not wait for a new stream.
-    this.#openStream().catch(() => undefined);
+    this.#channel.warm();
     return lease;
   }
 
   /**
-   * An acknowledged keepalive of the current lease sent at or after `notBefore`
-   * (a clock reading): the latest one if it qualifies, the one in flight if it does,
-   * else a new one. Rejects with {@link LeaseLostError} when etcd reports the lease gone.
+   * An acknowledged keepalive of the current lease sent at or after `notBefore` (a clock
+   * reading): the latest one if it qualifies, the one in flight if it does, else a new one.
+   * Rejects with {@link LeaseLostError} when the lease is gone (or the session let go of it).
    */
   keepalive(notBefore: number, signal: AbortSignal): Promise<KeepaliveAck> {
     if (this.#closed) return Promise.reject(this.#closedError());
     const lease = this.#lease;
-    if (lease === null) return Promise.reject(new LeaseLostError(this.#generation));
+    if (lease === null || this.#letGoIfDeaf(lease)) {
+      return Promise.reject(new LeaseLostError(this.#generation));
+    }
     const last = this.#lastAck;
     if (last !== null && last.generation === lease.generation && last.sentAt >= notBefore) {
       return Promise.resolve(last);
@@ -189,11 +200,10 @@ export class LeaseSession {
   }
 
   /**
-   * Sends a keepalive in the background unless one was sent at or after `ifNoneSince`
-   * (a clock reading) or one is in flight. Renewals answered from the latest
-   * acknowledgement call it once that one is getting old, so that the renewals after them find a
-   * fresh one too, instead of each asking etcd in turn (one keepalive per period, whatever the
-   * number of elections).
+   * Sends a keepalive in the background unless one was sent at or after `ifNoneSince` (a clock
+   * reading) or one is in flight. Renewals answered from the latest acknowledgement call it once
+   * that one is getting old, so that the renewals after them find a fresh one too, instead of
+   * each asking etcd in turn (one keepalive per period, whatever the number of elections).
    */
   keepFresh(ifNoneSince: number): void {
     const lease = this.#lease;
@@ -218,7 +228,7 @@ export class LeaseSession {
     this.#lastAck = null;
     this.#inFlight = null;
     this.#clearBackground();
-    this.#closeStream(new LeaseLostError(generation));
+    this.#channel.reset(new LeaseLostError(generation));
     for (const listener of [...this.#lostListeners]) {
       try {
         listener(generation);
@@ -240,46 +250,21 @@ export class LeaseSession {
     this.#host.forget(this);
     this.#closing.abort(this.#closedError());
     this.#clearBackground();
-    this.#closeStream(this.#closedError());
+    if (this.#revokeTimer !== null) this.#host.clock.clearTimer(this.#revokeTimer);
+    this.#revokeTimer = null;
+    this.#channel.close(this.#closedError());
     const lease = this.#lease;
     this.#lease = null;
     this.#inFlight = null;
     if (revoke && lease !== null) await this.#revoke(lease.id);
   }
 
-  async #revoke(id: bigint): Promise<void> {
-    const scope = this.#requestScope(undefined, 'revoking the session lease');
-    try {
-      await unary(
-        (options) => this.#host.client.leaseClient.leaseRevoke({ ID: id.toString() }, options),
-        scope.signal,
-        this.#host.requestTimeout,
-      );
-    } catch {
-      // Best effort: an unrevoked lease expires after its TTL anyway.
-    } finally {
-      scope.dispose();
-    }
-  }
-
-  /** A request's signal: `outer`, bounded by the request timeout on the host's clock. */
-  #requestScope(outer: AbortSignal | undefined, operation: string) {
-    const { clock, requestTimeout } = this.#host;
-    return scopedSignal(outer, {
-      ms: requestTimeout,
-      clock,
-      reason: () =>
-        new LeaderElectError(
-          ErrorCode.BackendTimeout,
-          `${operation}: etcd did not answer within ${requestTimeout} ms`,
-        ),
-    });
-  }
+  // ---------------------------------------------------------------- keepalives
 
   #sendKeepalive(lease: SessionLease): Promise<KeepaliveAck> {
     const sentAt = this.#host.clock.now();
     this.#lastSentAt = sentAt;
-    const done = this.#exchangeWithRetry(lease, sentAt);
+    const done = this.#keepaliveWithFailover(lease);
     const entry = { sentAt, done };
     this.#inFlight = entry;
     done.then(
@@ -300,119 +285,129 @@ export class LeaseSession {
     return done;
   }
 
-  async #exchangeWithRetry(lease: SessionLease, sentAt: number): Promise<KeepaliveAck> {
-    let ttl: number;
-    try {
-      ttl = await this.#exchange(lease);
-    } catch (error) {
-      // A stream broken under us (member killed, no leader) is retried once on a new stream,
-      // which etcd3 may open on another member.
-      if (this.#closed || error instanceof LeaseLostError || isTimeout(error)) throw error;
-      ttl = await this.#exchange(lease);
+  /**
+   * One keepalive, sent again on another member when a stream breaks or a member does not answer
+   * within an attempt's timeout, until the keepalive's budget runs out. The proof is the send time
+   * of the attempt etcd answered.
+   */
+  async #keepaliveWithFailover(lease: SessionLease): Promise<KeepaliveAck> {
+    const { clock, requestTimeout } = this.#host;
+    const budgetEnd = clock.now() + keepaliveTimeout(lease.ttlSeconds, requestTimeout);
+    const attemptTimeout = keepaliveAttemptTimeout(lease.ttlSeconds, requestTimeout);
+    for (;;) {
+      const sentAt = clock.now();
+      let ttl: number;
+      try {
+        ttl = await this.#channel.exchange(lease.id, Math.min(attemptTimeout, budgetEnd - sentAt));
+      } catch (error) {
+        if (this.#closed || error instanceof LeaseLostError || clock.now() >= budgetEnd) {
+          throw error;
+        }
+        if (this.#lease?.generation !== lease.generation || this.#letGoIfDeaf(lease)) {
+          throw new LeaseLostError(lease.generation);
+        }
+        continue; // the channel suspected that member: the next stream goes to another
+      }
+      this.#lastHeardAt = clock.now();
+      if (ttl <= 0) {
+        this.markLost(lease.generation);
+        throw new LeaseLostError(lease.generation);
+      }
+      if (this.#lease?.generation !== lease.generation) throw new LeaseLostError(lease.generation);
+      return { sentAt, ttlSeconds: ttl, generation: lease.generation };
     }
-    if (ttl <= 0) {
-      this.markLost(lease.generation);
-      throw new LeaseLostError(lease.generation);
-    }
-    if (this.#lease?.generation !== lease.generation) throw new LeaseLostError(lease.generation);
-    return { sentAt, ttlSeconds: ttl, generation: lease.generation };
   }
 
-  async #exchange(lease: SessionLease): Promise<number> {
-    const stream = await this.#openStream();
-    return new Promise<number>((resolve, reject) => {
-      const timeoutMs = keepaliveTimeout(lease.ttlSeconds, this.#host.requestTimeout);
-      const timer = this.#host.clock.setTimer(() => {
-        // No answer: the member is stuck. Reset the stream so the next keepalive goes elsewhere.
-        this.#closeStream(
-          new LeaderElectError(
-            ErrorCode.BackendTimeout,
-            `etcd did not answer a lease keepalive within ${timeoutMs} ms`,
-          ),
-        );
-      }, timeoutMs);
-      this.#pending.push({ resolve, reject, timer });
-      try {
-        stream.write({ ID: lease.id.toString() });
-      } catch (error) {
-        this.#onStreamBroken(stream, error);
-      }
+  /**
+   * Lets go of the lease when etcd has not answered for `deafAfter`: no more keepalives for it
+   * (its keys expire with it on the server), a revocation sent now and again until the server
+   * must have expired it anyway (a one-way partition lets requests through: the revocation then
+   * deletes our keys at once), and the elections are told the lease is lost.
+   */
+  #letGoIfDeaf(lease: SessionLease): boolean {
+    const now = this.#host.clock.now();
+    if (now - this.#lastHeardAt <= deafAfter(lease.ttlSeconds, this.#renewDeadlines())) {
+      return false;
+    }
+    const expiresBy = this.#lastSentAt + lease.ttlSeconds * 1_000;
+    this.markLost(lease.generation);
+    this.#revokeUntil(lease.id, expiresBy);
+    return true;
+  }
+
+  *#renewDeadlines(): Iterable<number> {
+    for (const renewDeadline of this.#elections.values()) {
+      if (renewDeadline !== null) yield renewDeadline;
+    }
+  }
+
+  #revokeUntil(id: bigint, until: number): void {
+    if (this.#closed || this.#host.clock.now() > until) return;
+    void this.#revoke(id).then((revoked) => {
+      if (revoked || this.#closed) return;
+      this.#revokeTimer = this.#background(REVOKE_RETRY_MS, () => {
+        this.#revokeTimer = null;
+        this.#revokeUntil(id, until);
+      });
     });
   }
 
-  #openStream(): Promise<KeepaliveStream> {
-    if (this.#stream !== null) return Promise.resolve(this.#stream);
-    if (this.#opening !== null) return this.#opening;
-    const opening = this.#host.client.leaseClient.leaseKeepAlive(streamOptions()).then(
-      (stream) => {
-        this.#opening = null;
-        if (this.#closed) {
-          endStream(stream);
-          throw this.#closedError();
-        }
-        this.#stream = stream;
-        stream.on('data', (response) => this.#onResponse(stream, response));
-        stream.on('error', (error) => this.#onStreamBroken(stream, error));
-        stream.on('end', () =>
-          this.#onStreamBroken(stream, new Error('etcd lease keepalive stream ended')),
-        );
-        return stream;
-      },
-      (error: unknown) => {
-        this.#opening = null;
-        throw toEtcdError(error, { operation: 'lease keepalive', ...this.#where() });
-      },
-    );
-    this.#opening = opening;
-    return opening;
-  }
-
-  #onResponse(stream: KeepaliveStream, response: ILeaseKeepAliveResponse): void {
-    if (stream !== this.#stream) return;
-    if (response.header?.revision !== undefined) {
-      this.#host.noteRevision?.(BigInt(response.header.revision));
+  /** True if etcd confirmed the revocation (best effort: an unrevoked lease expires anyway). */
+  async #revoke(id: bigint): Promise<boolean> {
+    const scope = this.#requestScope(undefined, 'revoking the session lease');
+    try {
+      await unary(
+        (options) => this.#host.client.leaseClient.leaseRevoke({ ID: id.toString() }, options),
+        scope.signal,
+        this.#host.requestTimeout,
+      );
+      return true;
+    } catch {
+      return false;
+    } finally {
+      scope.dispose();
     }
-    const pending = this.#pending.shift();
-    if (pending === undefined) return;
-    this.#host.clock.clearTimer(pending.timer);
-    pending.resolve(Number(response.TTL));
   }
 
-  #onStreamBroken(stream: KeepaliveStream, error: unknown): void {
-    if (stream !== this.#stream) return;
-    this.#closeStream(toEtcdError(error, { operation: 'lease keepalive', ...this.#where() }));
+  /** A request's signal: `outer`, bounded by the request timeout on the host's clock. */
+  #requestScope(outer: AbortSignal | undefined, operation: string) {
+    const { clock, requestTimeout } = this.#host;
+    return scopedSignal(outer, {
+      ms: requestTimeout,
+      clock,
+      reason: () =>
+        new LeaderElectError(
+          ErrorCode.BackendTimeout,
+          `${operation}: etcd did not answer within ${requestTimeout} ms`,
+        ),
+    });
   }
 
-  #closeStream(reason: unknown): void {
-    const stream = this.#stream;
-    this.#stream = null;
-    const pending = this.#pending;
-    this.#pending = [];
-    for (const entry of pending) {
-      this.#host.clock.clearTimer(entry.timer);
-      entry.reject(reason);
-    }
-    if (stream !== null) endStream(stream);
-  }
+  // ---------------------------------------------------------------- background
 
   #scheduleBackground(): void {
     this.#clearBackground();
     const lease = this.#lease;
     if (lease === null || this.#closed) return;
-    const interval = backgroundInterval(lease.ttlSeconds);
-    const delay = Math.max(0, this.#lastSentAt + interval - this.#host.clock.now());
-    this.#backgroundTimer = this.#backgroundAfter(delay, () =>
-      this.#backgroundKeepalive(lease, interval),
+    const interval = backgroundInterval(
+      lease.ttlSeconds,
+      deafAfter(lease.ttlSeconds, this.#renewDeadlines()),
     );
+    const delay = Math.max(0, this.#lastSentAt + interval - this.#host.clock.now());
+    this.#backgroundTimer = this.#background(delay, () => {
+      this.#backgroundTimer = null;
+      this.#backgroundKeepalive(lease, interval);
+    });
   }
 
   #backgroundKeepalive(lease: SessionLease, interval: number): void {
     if (this.#lease !== lease || this.#closed) return;
     if (this.#host.clientClosed()) {
       // Streams opened before the close would keep working: let the lease run out instead.
-      this.#closeStream(new Error('the etcd3 client was closed'));
+      this.#channel.reset(new Error('the etcd3 client was closed'));
       return;
     }
+    if (this.#letGoIfDeaf(lease)) return;
     const inFlight = this.#inFlight;
     if (inFlight !== null) {
       const next = () => this.#scheduleBackground();
@@ -430,19 +425,17 @@ export class LeaseSession {
         if (error instanceof LeaseLostError || this.#closed || this.#lease !== lease) return;
         // Retry soon: the lease runs out if keepalives keep failing.
         this.#clearBackground();
-        this.#backgroundTimer = this.#backgroundAfter(Math.min(500, interval / 2), () =>
-          this.#backgroundKeepalive(lease, interval),
-        );
+        this.#backgroundTimer = this.#background(Math.min(500, interval / 2), () => {
+          this.#backgroundTimer = null;
+          this.#backgroundKeepalive(lease, interval);
+        });
       },
     );
   }
 
   /** A background timer: it does not keep the process alive (the elections' own timers do). */
-  #backgroundAfter(delayMs: number, run: () => void): TimerHandle {
-    const timer = this.#host.clock.setTimer(() => {
-      this.#backgroundTimer = null;
-      run();
-    }, delayMs);
+  #background(delayMs: number, run: () => void): TimerHandle {
+    const timer = this.#host.clock.setTimer(run, delayMs);
     this.#host.clock.unrefTimer?.(timer);
     return timer;
   }
@@ -458,24 +451,5 @@ export class LeaseSession {
 
   #closedError(): LeaderElectError {
     return new LeaderElectError(ErrorCode.Stopped, 'the etcd session was closed');
-  }
-}
-
-function isTimeout(error: unknown): boolean {
-  return error instanceof LeaderElectError && error.code === ErrorCode.BackendTimeout;
-}
-
-/** Ends a stream without etcd3 counting it as a failure of its host (see watch-hub.ts). */
-function endStream(stream: KeepaliveStream): void {
-  stream.on('error', () => undefined);
-  try {
-    stream.end();
-  } catch {
-    // already ended
-  }
-  try {
-    stream.cancel();
-  } catch {
-    // already cancelled
   }
 }

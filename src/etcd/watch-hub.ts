@@ -14,6 +14,9 @@ import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { toEtcdError } from './etcd-errors.js';
 import { streamOptions } from './grpc-call.js';
+import type { Members } from './members.js';
+
+type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse>;
 
 export interface WatchSpec {
   readonly key: Buffer;
@@ -129,17 +132,24 @@ export class WatchHub {
 
   readonly #clientClosed: () => boolean;
   readonly #clock: Clock;
+  readonly #members: Members | undefined;
+  /** The member the stream runs on (null: etcd3 chose it). */
+  #member: string | null = null;
+  /** The member of the last stream that broke or went silent: the next one avoids it. */
+  #avoid: string | null = null;
 
   constructor(
     client: Etcd3,
     endpoints: readonly string[],
     clientClosed: () => boolean,
     clock: Clock = systemClock,
+    members?: Members,
   ) {
     this.#client = client;
     this.#endpoints = endpoints;
     this.#clientClosed = clientClosed;
     this.#clock = clock;
+    this.#members = members;
   }
 
   /** True while the stream is connected. */
@@ -193,14 +203,15 @@ export class WatchHub {
 
   #connect(): void {
     this.#state = 'connecting';
-    this.#client.watchClient.watch(streamOptions()).then(
-      (stream) => {
+    this.#openOnMember().then(
+      ({ stream, member }) => {
         if (this.#state !== 'connecting' || this.#subscriptions.size === 0) {
           endStream(stream);
           if (this.#state === 'connecting') this.#state = 'idle';
           return;
         }
         this.#stream = stream;
+        this.#member = member;
         this.#state = 'open';
         this.#streamGeneration++;
         this.#lastHeardAt = this.#clock.now();
@@ -218,6 +229,22 @@ export class WatchHub {
         this.#failAll(error);
       },
     );
+  }
+
+  /** A new stream, on another member than the one that last failed us when we can choose. */
+  async #openOnMember(): Promise<{ stream: WatchStream; member: string | null }> {
+    const chosen = await this.#members?.open(
+      'Watch',
+      (client, metadata) =>
+        (client as { watch(metadata: unknown, options: unknown): WatchStream }).watch(
+          metadata,
+          streamOptions(),
+        ),
+      this.#avoid,
+    );
+    if (chosen !== null && chosen !== undefined)
+      return { stream: chosen.value, member: chosen.member };
+    return { stream: await this.#client.watchClient.watch(streamOptions()), member: null };
   }
 
   #create(subscription: Subscription): void {
@@ -268,6 +295,7 @@ export class WatchHub {
     this.#lastHeardAt = this.#clock.now();
     this.#probeSentAt = null;
     this.#reconnectDelay = RECONNECT_MIN_MS; // the member answers: reconnect fast next time
+    if (this.#avoid === this.#member) this.#avoid = null;
     if (response.created) {
       // Create answers come in request order; a failed create carries watch_id -1.
       const subscription = this.#creating.shift();
@@ -335,6 +363,9 @@ export class WatchHub {
   #onBroken(stream: IDuplexStream<IWatchRequest, IWatchResponse>, error: unknown): void {
     if (stream !== this.#stream) return;
     this.#stream = null;
+    this.#members?.suspect(this.#member);
+    this.#avoid = this.#member;
+    this.#member = null;
     this.#stopProbe();
     endStream(stream);
     if (this.#state === 'closed') return;

@@ -86,20 +86,60 @@ describe('LeaseSession', () => {
     expect(written(etcd)).toBe(3);
   });
 
-  test('an unanswered keepalive resets the stream after max(1 s, min(timeout, TTL/2)) and rejects typed', async () => {
-    const { clock, etcd, session } = setup(4, 5_000);
+  test('an unanswered keepalive is sent again on a new stream after a third of its budget; the proof is the answered send', async () => {
+    // TTL 6 s: budget max(1 s, min(5 s, 3 s)) = 3 s, attempts of 1 s.
+    const { clock, etcd, session } = setup(6, 5_000);
     await session.lease(never);
     await flushMicrotasks();
     const pending = session.keepalive(clock.now() + 1, never);
-    const outcome = pending.then(
-      () => 'resolved',
-      (error: unknown) => error,
-    );
-    await clock.advance(1_999);
+    await flushMicrotasks();
+    expect(etcd.keepaliveStreams).toHaveLength(1);
+    await clock.advance(999);
     expect(etcd.keepalive.cancelled).toBe(false);
     await clock.advance(1);
     expect(etcd.keepaliveStreams[0]?.cancelled).toBe(true);
+    expect(etcd.keepaliveStreams).toHaveLength(2);
+    expect(etcd.keepalive.written).toHaveLength(1);
+    await clock.advance(10);
+    etcd.keepalive.answer({ TTL: '6' });
+    expect(await pending).toEqual({ sentAt: 2_000, ttlSeconds: 6, generation: 1 });
+  });
+
+  test('no answer within the whole budget: a transient LE_BACKEND_TIMEOUT', async () => {
+    const { clock, session } = setup(4, 5_000);
+    await session.lease(never);
+    await flushMicrotasks();
+    const outcome = session.keepalive(clock.now() + 1, never).then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    // Budget max(1 s, min(5 s, 2 s)) = 2 s: three attempts, then the error.
+    await clock.advance(2_000);
     expect(await outcome).toMatchObject({ code: ErrorCode.BackendTimeout, transient: true });
+  });
+
+  test('a session that hears nothing for its renew deadline lets go of the lease and revokes it', async () => {
+    const { clock, etcd, session } = setup(3);
+    session.join('f', 1_500); // a follower election with renewDeadline 1.5 s
+    const lost: number[] = [];
+    session.onLost((generation) => lost.push(generation));
+    await session.lease(never);
+    // The background keepalive goes out at +750 ms (min(TTL/3, 1.5 s / 2)), and is sent again
+    // every 500 ms (a third of its 1.5 s budget) on new streams; nothing comes back.
+    await clock.advance(1_400);
+    expect(lost).toEqual([]);
+    expect(written(etcd)).toBe(2);
+    // At +1750 ms, 1.75 s after the grant's answer: the session lets go before a third attempt.
+    await clock.advance(350);
+    expect(lost).toEqual([1]);
+    expect(written(etcd)).toBe(2);
+    expect(session.current).toBeNull();
+    await flushMicrotasks();
+    expect(etcd.revokes).toEqual([0x1234n.toString()]);
+    // No keepalive for the abandoned lease any more.
+    const sent = written(etcd);
+    await clock.advance(5_000);
+    expect(written(etcd)).toBe(sent);
   });
 
   test('a broken stream is retried once on a new stream', async () => {

@@ -1,0 +1,187 @@
+/**
+ * Liveness under partial faults, on a private three-member cluster (members are paused and
+ * killed here): a candidate that cannot hear the election must let its place in line go, one
+ * member's death must not cost a term while the others answer, and a fenced write is bounded by
+ * its term and moves to a member that answers.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from 'vitest';
+import { ErrorCode, hasErrorCode, type LeaderElectError } from '../../src/index.js';
+import { type EtcdCluster, startEtcdCluster } from '../env/etcd-cluster.mjs';
+import { TcpProxy } from '../env/tcp-proxy.mjs';
+import { sleep, waitFor } from '../support/wait.js';
+import { Electors, type Recorded } from './support/electors.js';
+import { CONFORMANCE_TIMINGS, uniqueElection } from './support/etcd-test-env.js';
+
+const { leaseDuration, renewDeadline, retryPeriod } = CONFORMANCE_TIMINGS;
+/** The etcd backend's default request timeout. */
+const REQUEST_TIMEOUT_MS = 5_000;
+/** etcd TTLs are whole seconds: the session lease's TTL for leaseDuration. */
+const TTL_MS = Math.ceil(leaseDuration / 1000) * 1000;
+
+let cluster: EtcdCluster;
+const electors = new Electors();
+const proxies: TcpProxy[] = [];
+
+beforeAll(async () => {
+  cluster = await startEtcdCluster({ binary: inject('etcdBinary'), members: 3, name: 'liveness' });
+});
+
+afterEach(async () => {
+  await electors.stopAll();
+  for (const proxy of proxies.splice(0)) await proxy.close();
+  for (const member of cluster.members) {
+    if (!member.running) await member.restart({ wait: false });
+    else await member.kill('SIGCONT');
+  }
+  await waitFor(
+    async () => (await Promise.all(cluster.members.map((m) => m.healthy()))).every(Boolean),
+    'every member healthy',
+    20_000,
+    100,
+  );
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+async function proxied(label: string): Promise<TcpProxy[]> {
+  const made = await Promise.all(
+    cluster.members.map((member) =>
+      new TcpProxy({ targetPort: Number(new URL(member.clientUrl).port), label }).listen(),
+    ),
+  );
+  proxies.push(...made);
+  return made;
+}
+
+async function lead(candidate: Recorded): Promise<void> {
+  void candidate.elector.run();
+  await candidate.elector.waitForLeadership({ signal: AbortSignal.timeout(10_000) });
+}
+
+async function follow(candidate: Recorded, leader: string): Promise<void> {
+  void candidate.elector.run();
+  await waitFor(() => candidate.elector.leader?.identity === leader, `${leader} seen`, 10_000);
+}
+
+/** Samples isLeader() every few ms during `ms`; returns how many samples were false. */
+async function leadershipGaps(candidate: Recorded, ms: number): Promise<number> {
+  let gaps = 0;
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    if (!candidate.elector.isLeader()) gaps++;
+    await sleep(5);
+  }
+  return gaps;
+}
+
+describe('liveness under partial faults', () => {
+  test('a follower next in line that cannot hear (server→client blackholed) lets its place go: leaderless ≤ renewDeadline + TTL + retryPeriod', async () => {
+    const election = uniqueElection('deaf-next');
+    const leader = electors.create({ endpoints: cluster.endpoints, election }, 'leader');
+    await lead(leader);
+    const deafProxies = await proxied('deaf');
+    const deaf = electors.create({ endpoints: deafProxies.map((p) => p.url), election }, 'deaf');
+    await follow(deaf, 'leader');
+    const third = electors.create({ endpoints: cluster.endpoints, election }, 'third');
+    await follow(third, 'leader');
+
+    // The next in line hears nothing from now on; its requests still reach etcd.
+    for (const proxy of deafProxies) proxy.blackhole('s2c');
+    await sleep(100);
+    const stoppedAt = performance.now();
+    await leader.elector.stop();
+    await waitFor(() => third.elector.isLeader(), 'the third candidate to lead', 15_000, 10);
+    const leaderless = performance.now() - stoppedAt;
+    console.log(
+      `[liveness] deaf next-in-line: leaderless ${leaderless.toFixed(0)} ms (bound ${renewDeadline + TTL_MS + retryPeriod} ms)`,
+    );
+    expect(leaderless).toBeLessThanOrEqual(renewDeadline + TTL_MS + retryPeriod);
+    expect(deaf.terms).toHaveLength(0);
+
+    // Healed, the deaf candidate campaigns again and follows the new leader.
+    for (const proxy of deafProxies) proxy.heal();
+    await waitFor(() => deaf.elector.leader?.identity === 'third', 'deaf to see third', 15_000);
+    expect(deaf.elector.isLeader()).toBe(false);
+    expect(third.stops).toEqual([]);
+  });
+
+  test('killing any member, the raft leader included, never costs a term while the others answer', async () => {
+    const election = uniqueElection('kill-any');
+    const leader = electors.create({ endpoints: cluster.endpoints, election }, 'leader');
+    await lead(leader);
+    const follower = electors.create({ endpoints: cluster.endpoints, election }, 'follower');
+    await follow(follower, 'leader');
+    for (let round = 0; round < 6; round++) {
+      const raftLeader = await cluster.leaderMember({ timeoutMs: 10_000 });
+      // Alternate: the raft leader, then a follower member.
+      const victim =
+        round % 2 === 0 ? raftLeader : cluster.members.find((m) => m !== raftLeader && m.running);
+      expect(victim).toBeDefined();
+      await victim!.kill('SIGKILL');
+      const gaps = await leadershipGaps(leader, leaseDuration);
+      if (gaps > 0)
+        console.log(
+          '[liveness] gap after killing',
+          victim!.name,
+          leader.stops,
+          leader.errors.map((e) => e.message),
+        );
+      expect(gaps).toBe(0);
+      await victim!.restart();
+      await waitFor(
+        async () => (await Promise.all(cluster.members.map((m) => m.healthy()))).every(Boolean),
+        'every member healthy',
+        20_000,
+        100,
+      );
+    }
+    expect(leader.stops).toEqual([]);
+    expect(follower.terms).toHaveLength(0);
+  });
+
+  test('a fenced write whose member is stuck moves to one that answers; with none, a transient timeout within the term', async () => {
+    const election = uniqueElection('fence-stuck');
+    const leader = electors.create({ endpoints: cluster.endpoints, election }, 'leader');
+    await lead(leader);
+    const term = leader.elector.currentTerm();
+    expect(term).not.toBeNull();
+    const raftLeader = await cluster.leaderMember({ timeoutMs: 10_000 });
+    const stuck = cluster.members.find((m) => m !== raftLeader)!;
+    await stuck.kill('SIGSTOP');
+    // Whichever member each write picks first, every one commits while the term lasts (a write
+    // that waited for the stuck member until its request timeout would take 5 s).
+    for (let i = 0; i < 8; i++) {
+      const current = leader.elector.currentTerm();
+      expect(current).not.toBeNull();
+      const began = performance.now();
+      await current!.fence.put(`/liveness/${election}/w${i}`, String(i));
+      expect(performance.now() - began).toBeLessThan(REQUEST_TIMEOUT_MS);
+    }
+    expect(leader.stops).toEqual([]);
+
+    // No member answers: the write fails as a transient timeout whose budget was the term's
+    // remaining validity, not the request timeout.
+    const current = leader.elector.currentTerm()!;
+    const others = cluster.members.filter((m) => m !== stuck);
+    await Promise.all(others.map((m) => m.kill('SIGSTOP')));
+    const remaining = current.remainingMs();
+    const failure = await current.fence.put(`/liveness/${election}/lost`, 'x').then(
+      () => null,
+      (error: unknown) => error,
+    );
+    console.log(`[liveness] fenced write with no member answering: ${String(failure)}`);
+    if (hasErrorCode(failure, ErrorCode.NotLeader)) {
+      // The term ran out before the write was sent: refused without I/O.
+      expect(current.isValid()).toBe(false);
+    } else {
+      expect(hasErrorCode(failure, ErrorCode.BackendTimeout)).toBe(true);
+      const timeout = failure as LeaderElectError;
+      expect(timeout.transient).toBe(true);
+      expect(timeout.details.budgetMs).toBeLessThanOrEqual(remaining);
+      expect(timeout.message).toMatch(/may or may not have committed/);
+    }
+    await Promise.all(cluster.members.map((m) => m.kill('SIGCONT')));
+  });
+});
