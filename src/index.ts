@@ -39,6 +39,7 @@ export type {
   ElectorEvents,
   ElectorPhase,
   LeaderInfo,
+  Readiness,
   StopReason,
 } from './elector/events.js';
 export {

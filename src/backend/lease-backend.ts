@@ -19,6 +19,13 @@ export interface LeaseBackend<Fence = undefined> {
   readonly description: string;
 
   /**
+   * Optional: the election's own name (`scheduler`, an etcd election, a Lease's name), the
+   * default `name` of an elector in metrics labels and messages. Without it the elector uses
+   * `description`.
+   */
+  readonly name?: string;
+
+  /**
    * Optional: called once by the elector's constructor with its validated timings, so that a
    * backend can reject what it cannot honour (throw a typed `LE_INVALID_TIMING`) and derive its
    * own request timeouts from them.

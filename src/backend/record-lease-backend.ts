@@ -60,7 +60,8 @@ export class RecordLeaseBackend implements LeaseBackend {
 
   constructor(
     private readonly store: RecordStore,
-    private readonly name: string,
+    /** The record's name in the store: the election's name. */
+    readonly name: string,
     private readonly options: RecordLeaseBackendOptions = {},
   ) {
     this.description = `${store.description} lease "${name}"`;

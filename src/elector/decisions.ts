@@ -56,6 +56,18 @@ export function resolveTimings(input: TimingInput): Timings {
   return { leaseDuration, renewDeadline, retryPeriod, stopGracePeriod };
 }
 
+/**
+ * Timings are milliseconds. Below these, a value is almost certainly seconds written as
+ * milliseconds (`leaseDuration: 15` for 15 s), which would renew hundreds of times a second:
+ * it is refused. (No backend can honour a lease below 100 ms anyway: etcd and Kubernetes count
+ * whole seconds.)
+ */
+export const MIN_PLAUSIBLE_MS: Readonly<Record<string, number>> = {
+  leaseDuration: 100,
+  renewDeadline: 100,
+  retryPeriod: 10,
+};
+
 function duration(name: string, value: unknown, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
   const min = allowZero ? 0 : 1;
@@ -64,6 +76,14 @@ function duration(name: string, value: unknown, fallback: number, allowZero = fa
       ErrorCode.InvalidTiming,
       `${name} must be a finite number of milliseconds ≥ ${min}, got ${typeof value === 'number' ? value : JSON.stringify(value)}`,
       { details: { rule: `${name} ≥ ${min}`, [name]: value } },
+    );
+  }
+  const plausible = MIN_PLAUSIBLE_MS[name];
+  if (plausible !== undefined && value < plausible) {
+    throw new LeaderElectError(
+      ErrorCode.InvalidTiming,
+      `${name} is ${value} ms: timings are milliseconds, and ${value} ms is almost certainly ${value} s given as milliseconds; write ${name}: ${value * 1000} for ${value} s (values below ${plausible} ms are refused)`,
+      { details: { rule: `${name} ≥ ${plausible} ms (milliseconds, not seconds)`, [name]: value } },
     );
   }
   return value;

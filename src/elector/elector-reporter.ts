@@ -3,6 +3,11 @@
  * callbacks and event listeners that throw or reject are reported as `LE_CALLBACK_FAILED`, and
  * errors reach the `error` event, de-duplicated (the same code and message twice in a row is one
  * report: a backend that is down does not flood the listener).
+ *
+ * No error is silent: without an `error` listener (eventemitter3, unlike Node's emitter, does not
+ * throw then), each distinct error is written once as a process warning with its code, the way
+ * Node reports deprecations. "Distinct" ignores the numbers in the message (durations, counts),
+ * so a backend that stays down is one warning, not one per attempt.
  */
 import type { EventEmitter } from 'eventemitter3';
 import {
@@ -12,6 +17,9 @@ import {
   toLeaderElectError,
 } from '../errors.js';
 import type { ElectorEvents } from './events.js';
+
+/** Distinct warnings written per elector, at most (a misbehaving backend cannot flood stderr). */
+const MAX_WARNINGS = 50;
 
 type Events<Fence> = ElectorEvents<Fence>;
 type Args<Fence, E extends keyof Events<Fence>> = EventEmitter.ArgumentMap<Events<Fence>>[Extract<
@@ -23,6 +31,8 @@ export class ElectorReporter<Fence> {
   readonly #emitter: EventEmitter<Events<Fence>>;
   readonly #name: string;
   #lastErrorKey: string | null = null;
+  /** Errors already written as process warnings (no listener). Created on first use. */
+  #warned: Set<string> | null = null;
 
   constructor(emitter: EventEmitter<Events<Fence>>, name: string) {
     this.#emitter = emitter;
@@ -34,12 +44,33 @@ export class ElectorReporter<Fence> {
     const key = `${error.code}:${error.message}`;
     if (key === this.#lastErrorKey) return;
     this.#lastErrorKey = key;
-    if (isLeaderElectError(error) && this.#emitter.listenerCount('error') > 0) {
-      try {
-        this.#emitter.emit('error', error);
-      } catch {
-        // A throwing error listener must not break the elector.
-      }
+    if (!isLeaderElectError(error)) return;
+    if (this.#emitter.listenerCount('error') === 0) {
+      this.#warn(error);
+      return;
+    }
+    try {
+      this.#emitter.emit('error', error);
+    } catch {
+      // A throwing error listener must not break the elector.
+    }
+  }
+
+  #warn(error: LeaderElectError): void {
+    const distinct = `${error.code}:${error.message.replace(/\d+(\.\d+)?/g, '#')}`;
+    this.#warned ??= new Set();
+    if (this.#warned.has(distinct) || this.#warned.size >= MAX_WARNINGS) return;
+    this.#warned.add(distinct);
+    try {
+      process.emitWarning(
+        `${this.#name}: ${error.message} (add an 'error' listener to handle it)`,
+        {
+          type: 'LeaderElectWarning',
+          code: error.code,
+        },
+      );
+    } catch {
+      // never let reporting break the elector
     }
   }
 

@@ -35,6 +35,8 @@ export interface HeldTerm<Fence> {
  * candidate can take the released lease first).
  */
 export interface CampaignHold {
+  /** The ended term's work. */
+  readonly work: Promise<void>;
   workDone: boolean;
   /** The pause after a failed work (0: none). */
   readonly pauseMs: number;

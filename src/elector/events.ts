@@ -18,6 +18,20 @@ export type StopReason = 'stopped' | 'lost' | 'renew-deadline' | 'work-failed';
 
 export type ElectorPhase = 'idle' | 'follower' | 'leader' | 'stopping' | 'stopped';
 
+/**
+ * Whether the elector can reach its backend: `ready` while its last request to the backend got
+ * an answer (held or not), false before the first answer, after a failed request (until the next
+ * answer) and once stopped. For a readiness probe (`/readyz`): a follower that cannot reach the
+ * backend is healthy by client-go's rule, but it is not ready to take over.
+ */
+export interface Readiness {
+  readonly ready: boolean;
+  /** Why not ready (or `'the backend answers'`). */
+  readonly reason: string;
+  /** The code of the error that made it not ready, when there was one. */
+  readonly code: string | null;
+}
+
 /** Typed events (eventemitter3). They mirror the callbacks and are emitted after them. */
 export interface ElectorEvents<Fence = undefined> {
   startedLeading: [term: Term<Fence>];
@@ -31,4 +45,6 @@ export interface ElectorEvents<Fence = undefined> {
   renewed: [term: Term<Fence>, latencyMs: number];
   /** The elector stopped for good (after `stop()` or a one-shot term). */
   stopped: [];
+  /** Readiness changed (see {@link Readiness}). */
+  readiness: [readiness: Readiness];
 }

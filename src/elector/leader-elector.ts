@@ -35,7 +35,7 @@ import {
   heldTermOf,
   phaseOf,
 } from './elector-state.js';
-import type { ElectorEvents, ElectorPhase, LeaderInfo, StopReason } from './events.js';
+import type { ElectorEvents, ElectorPhase, LeaderInfo, Readiness, StopReason } from './events.js';
 import { type LeaderElectorOptions, type Timings, validateElectorOptions } from './options.js';
 import { Term } from './term.js';
 import { waitForLeadership } from './wait-for-leadership.js';
@@ -93,6 +93,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   #watch: WatchHandle | null = null;
   #watchUp = false;
   #lastLeader: LeaderInfo | undefined;
+  #readiness: Readiness = { ready: false, reason: 'not running', code: null };
   #stopPromise: Promise<void> | null = null;
   #resolveRun: (() => void) | null = null;
   #detachRunSignal: (() => void) | null = null;
@@ -108,7 +109,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       retryPeriodMs: this.timings.retryPeriod,
     });
     this.identity = identity;
-    this.name = options.name ?? options.backend.description;
+    this.name = options.name ?? options.backend.name ?? options.backend.description;
     this.#options = options;
     this.#backend = options.backend;
     this.#clock = options.clock ?? systemClock;
@@ -144,6 +145,11 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   currentTerm(): Term<Fence> | null {
     const term = heldTermOf(this.#state)?.term ?? null;
     return term?.isValid() ? term : null;
+  }
+
+  /** Whether the elector can reach its backend now (see {@link Readiness}). */
+  readiness(): Readiness {
+    return this.#readiness;
   }
 
   /** The leader as last observed (`undefined` before the first observation). */
@@ -210,6 +216,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       this.#detachRunSignal = () => signal.removeEventListener('abort', onAbort);
     }
     this.#follow(null);
+    this.#setReadiness(false, `waiting for the first answer of ${this.#backend.description}`, null);
     this.#metrics.leaderStatus(false);
     if (typeof this.#backend.watch === 'function') {
       try {
@@ -248,15 +255,23 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     return this.#stopPromise;
   }
 
-  async #stop(): Promise<void> {
-    const wasIdle = this.#state.kind === 'idle';
-    const held = heldTermOf(this.#state);
+  /**
+   * `endedWork`: a one-shot elector stops after its term ended by a loss; it waits for that
+   * term's work (bounded by stopGracePeriod) before it resolves run().
+   */
+  async #stop(endedWork: Promise<void> | null = null): Promise<void> {
+    const state = this.#state;
+    const wasIdle = state.kind === 'idle';
+    const held = heldTermOf(state);
     this.#leaveFollowing();
     this.#setState({ kind: 'stopping', held });
     this.#detachRunSignal?.();
     this.#detachRunSignal = null;
     if (held === null) {
       this.#schedule.cancel();
+      if (endedWork !== null && !(await this.#workWaits.wait(endedWork))) {
+        this.#report.error(this.#graceExceeded('not releasing: the term was already over'));
+      }
     } else {
       await this.#windDown(held);
     }
@@ -267,6 +282,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     this.#teardown();
     if (!wasIdle) await this.#closeBackend();
     this.#setState({ kind: 'stopped' });
+    this.#setReadiness(false, 'stopped', null);
     this.#report.emit('stopped');
     this.#resolveRun?.();
     this.#resolveRun = null;
@@ -278,14 +294,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     term.abort(new LeaderElectError(ErrorCode.NotLeader, `term ${term.token} ended: stopped`));
     // Keep renewing during the grace so that nobody else starts while our work winds down.
     const finished = await this.#workWaits.wait(held.work);
-    if (!finished) {
-      this.#report.error(
-        new LeaderElectError(
-          ErrorCode.CallbackFailed,
-          `onStartedLeading of "${this.name}" did not finish within stopGracePeriod (${this.timings.stopGracePeriod} ms) after term.signal aborted; releasing anyway`,
-        ),
-      );
-    }
+    if (!finished) this.#report.error(this.#graceExceeded('releasing anyway'));
     if (heldTermOf(this.#state) !== held) return; // lost meanwhile: nothing to release
     const stillValid = isTermValid(term.validUntil, this.#clock.now());
     this.#endTerm('stopped');
@@ -346,6 +355,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   ): void {
     if (this.#state.kind === 'stopped') return;
     const now = this.#clock.now();
+    if (!this.#readiness.ready) this.#setReadiness(true, 'the backend answers', null);
     const held = this.#heldIfCurrent(mode, termAtStart);
     if (observation.kind === 'held') {
       this.#report.recovered();
@@ -450,9 +460,13 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   ): void {
     if (this.#state.kind === 'stopped') return;
     const now = this.#clock.now();
-    this.#report.error(
-      toLeaderElectError(reason, ErrorCode.BackendError, `${mode} of "${this.name}" failed`),
+    const error = toLeaderElectError(
+      reason,
+      ErrorCode.BackendError,
+      `${mode} of "${this.name}" failed`,
     );
+    this.#report.error(error);
+    this.#setReadiness(false, error.message, error.code);
     const held = this.#heldIfCurrent(mode, termAtStart);
     if (held !== null) {
       this.#metrics.renewLatency(now - startedAt, false);
@@ -540,7 +554,10 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     if (state.kind === 'stopping') {
       state.held = null;
     } else {
-      this.#follow(reason === 'work-failed' ? this.timings.retryPeriod : 0);
+      this.#follow({
+        pauseMs: reason === 'work-failed' ? this.timings.retryPeriod : 0,
+        work: held.work,
+      });
     }
     this.#report.callback('onStoppedLeading', () => this.#options.onStoppedLeading?.(term, reason));
     this.#report.emit('stoppedLeading', term, reason);
@@ -554,15 +571,21 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   }
 
   /**
-   * Becomes a follower: at once on `run()` (`holdMs` null), or after a loss, holding the campaign
-   * until the old work is over and `holdMs` (a pause after a failed work) has passed.
+   * Becomes a follower: at once on `run()` (`after` null), or after a loss, holding the campaign
+   * until the ended term's work is over and a pause (after a failed work) has passed.
    */
-  #follow(holdMs: number | null): void {
+  #follow(after: { readonly pauseMs: number; readonly work: Promise<void> } | null): void {
     const since = this.#clock.now();
     const hold =
-      holdMs === null
+      after === null
         ? null
-        : { workDone: false, pauseMs: holdMs, pauseDone: holdMs === 0, pauseTimer: null };
+        : {
+            work: after.work,
+            workDone: false,
+            pauseMs: after.pauseMs,
+            pauseDone: after.pauseMs === 0,
+            pauseTimer: null,
+          };
     this.#setState({ kind: 'following', since, hold, immediateRetries: 0 });
   }
 
@@ -574,7 +597,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     const state = this.#state;
     if (state.kind !== 'following' || state.hold === null) return;
     if (this.#options.oneShot === true) {
-      void this.stop();
+      this.#stopPromise ??= this.#stop(work);
       return;
     }
     const hold = state.hold;
@@ -695,6 +718,13 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     if (await this.#calls.release(token)) this.#observeLeader({ identity: null, token: null });
   }
 
+  #graceExceeded(then: string): LeaderElectError {
+    return new LeaderElectError(
+      ErrorCode.CallbackFailed,
+      `onStartedLeading of "${this.name}" did not finish within stopGracePeriod (${this.timings.stopGracePeriod} ms) after term.signal aborted; ${then}`,
+    );
+  }
+
   #stoppingError(): LeaderElectError {
     return new LeaderElectError(ErrorCode.Aborted, `elector "${this.name}" is stopping`);
   }
@@ -717,6 +747,13 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
         toLeaderElectError(error, ErrorCode.BackendError, 'closing the backend failed'),
       );
     }
+  }
+
+  #setReadiness(ready: boolean, reason: string, code: string | null): void {
+    const last = this.#readiness;
+    if (last.ready === ready && last.reason === reason) return;
+    this.#readiness = { ready, reason, code };
+    if (this.listenerCount('readiness') > 0) this.#report.emit('readiness', this.#readiness);
   }
 
   #setState(state: ElectorState<Fence>): void {

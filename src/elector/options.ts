@@ -26,8 +26,8 @@ export interface LeaderElectorOptions<Fence = undefined> {
   readonly identity?: string;
 
   /**
-   * Name used in metrics, health messages and errors.
-   * @default the backend's description
+   * Name used in metrics (the `name` label), health messages and errors.
+   * @default the backend's `name` (the election's or lease's name), else its description
    */
   readonly name?: string;
 
@@ -59,22 +59,29 @@ export interface LeaderElectorOptions<Fence = undefined> {
   readonly releaseOnCancel?: boolean;
 
   /**
-   * On `stop()` and after a loss, how long to wait for `onStartedLeading`'s promise after
-   * aborting `term.signal`. During this grace a stopping leader keeps renewing, so nobody else
-   * starts while its work winds down.
+   * How long to wait for `onStartedLeading`'s promise after `term.signal` aborted:
+   * - on `stop()`, before `onStoppedLeading` and the release (a stopping leader keeps renewing
+   *   meanwhile, so nobody else starts while its work winds down);
+   * - after a loss, before campaigning again (`onStoppedLeading` is called at once: the term is
+   *   over), and with `oneShot`, before `run()` resolves.
    * @default renewDeadline
    */
   readonly stopGracePeriod?: number;
 
   /**
-   * Campaign for one term only: after the first term ends the elector stops by itself.
+   * Campaign for one term only: after the first term ends the elector stops by itself. `run()`
+   * resolves once that term's work has finished (at most `stopGracePeriod` after the term ended).
    * @default false (campaign again after a loss)
    */
   readonly oneShot?: boolean;
 
   /** Called when a term starts. Its promise is awaited (up to `stopGracePeriod`) on stop. */
   readonly onStartedLeading?: (term: Term<Fence>) => void | Promise<void>;
-  /** Called once per term that actually started, when it ends. */
+  /**
+   * Called once per term that actually started, when it ends: on a loss at once (stop acting:
+   * `term.signal` aborted at the same moment), on `stop()` after the work finished (or the grace
+   * ran out) and before the release.
+   */
   readonly onStoppedLeading?: (term: Term<Fence>, reason: StopReason) => void | Promise<void>;
   /** Called in order, de-duplicated, whenever the observed leader changes (`identity: null`: none). */
   readonly onNewLeader?: (leader: LeaderInfo) => void;

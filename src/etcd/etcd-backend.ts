@@ -55,6 +55,8 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   readonly description: string;
   /** The election name (key prefix without the trailing slash). */
   readonly election: string;
+  /** The election name, the default `name` of its elector. */
+  readonly name: string;
 
   readonly #resources: ClientResources;
   readonly #recipe: ElectionRecipe;
@@ -71,6 +73,7 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
 
   constructor(options: EtcdElectionBackendOptions) {
     this.election = options.election;
+    this.name = options.election;
     this.description = `etcd election "${options.election}"`;
     this.#requestTimeout = options.requestTimeout;
     this.#onWarning = options.onWarning;
