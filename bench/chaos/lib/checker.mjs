@@ -1,0 +1,604 @@
+/**
+ * The checker: a pure function of the run's histories. It reads
+ *
+ * - `writes`: the fenced resource's history, in arrival order
+ *   ({t, election, candidate, token, seq, checkedAt, accepted, max});
+ * - `events`: the harness's history (lib/history.mjs);
+ * - `fenced`: per election, the fenced etcd key's puts in revision order
+ *   ({revision, token, seq, candidate});
+ *
+ * and reports, by the rules of docs/chaos.md:
+ *
+ * - overlapping terms: a write of token A arriving after the first write of a newer token B of
+ *   the same election, which A's writer checked its term for (or sent) after B's first write had
+ *   arrived: the old leader still acting. A write checked before B's first write and delivered
+ *   after it (a SIGSTOP or a starved event loop between check and send: docs/guarantees.md,
+ *   assumption 3, which no timing rule can prevent) is counted as `inFlight` instead, and fencing
+ *   must have rejected it. Writers under libfaketime are judged by arrival (their clock is not
+ *   ours), which can only count more overlaps;
+ * - stale writes accepted: an accepted write whose token is below the highest accepted before it;
+ * - stale fenced etcd writes accepted: a put of an older term committed after a newer term's put;
+ * - non-increasing tokens: a term whose first write carries a token not above every earlier
+ *   term's, and one token reported as its own by two candidates;
+ * - leaderless time: gaps longer than `gapMs` between accepted writes of an election, summed per
+ *   fault application (per election, for cluster faults);
+ * - leaderless after heal: how long an election that had no acting leader when a fault healed
+ *   stayed so; beyond `recoveryBoundMs` it fails, unless another fault was at work there;
+ * - candidates that never recovered, orphaned `leader-elect run` children, errors by code.
+ *
+ * Overlaps and leaderless time go to the fault active in that election at that time (the one
+ * applied last if several are; the beyond-margin control takes precedence while it runs), or
+ * else to the fault that healed last ("none" before the first).
+ */
+
+export const CONTROL_FAULT = 'skew-beyond-control';
+
+/** Nearest-rank percentile; null when empty. */
+export function percentile(values, p) {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+}
+
+const round = (v) => (v === null || v === undefined ? null : Math.round(v * 10) / 10);
+
+function push(map, key, value) {
+  let list = map.get(key);
+  if (!list) {
+    list = [];
+    map.set(key, list);
+  }
+  list.push(value);
+}
+
+/** Fault applications from the harness history: {id, fault, elections, appliedAt, healedAt, ...}. */
+export function faultApplications(events) {
+  const byId = new Map();
+  for (const e of events) {
+    if (e.kind !== 'fault') continue;
+    let f = byId.get(e.id);
+    if (!f) {
+      f = {
+        id: e.id,
+        fault: e.fault,
+        elections: e.elections ?? [],
+        appliedAt: null,
+        healedAt: null,
+      };
+      byId.set(e.id, f);
+    }
+    if (e.phase === 'applied') {
+      f.appliedAt = e.t;
+      f.params = e;
+    } else if (e.phase === 'healed') f.healedAt = e.t;
+    else if (e.phase === 'partitioned') f.partitionedAt = e.t;
+    else if (e.phase === 'recovered') f.recoveredAt = e.t;
+    else if (e.phase === 'not-recovered') {
+      f.notRecoveredAt = e.t;
+      f.stuck = e.stuck;
+    } else if (e.phase === 'aborted') f.aborted = e.why;
+  }
+  return [...byId.values()].filter((f) => f.appliedAt !== null);
+}
+
+/** Per candidate identity: its skew and the intervals it was SIGSTOPped. */
+function candidateInfo(events) {
+  const info = new Map();
+  const get = (id) => {
+    let c = info.get(id);
+    if (!c) {
+      c = { skew: null, kind: null, stops: [] };
+      info.set(id, c);
+    }
+    return c;
+  };
+  for (const e of events) {
+    if (!e.candidate) continue;
+    if (e.kind === 'process-start') {
+      const c = get(e.candidate);
+      c.skew = e.skew ?? null;
+      c.kind = e.candidateKind ?? null;
+    } else if (e.kind === 'signal' && e.signal === 'SIGSTOP') {
+      get(e.candidate).stops.push({ at: e.t, until: Number.POSITIVE_INFINITY });
+    } else if (e.kind === 'signal' && e.signal === 'SIGCONT') {
+      const stops = get(e.candidate).stops;
+      const open = stops[stops.length - 1];
+      if (open && open.until === Number.POSITIVE_INFINITY) open.until = e.t;
+    }
+  }
+  return info;
+}
+
+/**
+ * @param {object} input
+ * @param {Array<object>} input.writes
+ * @param {Array<object>} input.events
+ * @param {Record<string, Array<object>>} [input.fenced]
+ * @param {{leaseDuration: number, renewDeadline: number, retryPeriod: number}} input.timings
+ * @param {object} [input.options]
+ * @param {number} [input.options.gapMs]            a gap longer than this between accepted writes is leaderless (250)
+ * @param {number} [input.options.recoveryBoundMs]  leaderless after a heal beyond this fails (L + 3P + 1 s)
+ * @param {number} [input.options.endAt]            end of the run on the timeline
+ * @param {(fault: string) => number | null} [input.options.duringFaultBoundMs]
+ * @param {boolean} [input.options.controlRequested]
+ */
+export function check({ writes, events, fenced = {}, timings, options = {} }) {
+  const gapMs = options.gapMs ?? 250;
+  const recoveryBoundMs =
+    options.recoveryBoundMs ?? timings.leaseDuration + 3 * timings.retryPeriod + 1000;
+  const duringBound = options.duringFaultBoundMs ?? (() => null);
+  let endAt = options.endAt ?? 0;
+  if (options.endAt === undefined) {
+    for (const w of writes) endAt = Math.max(endAt, w.t);
+    for (const e of events) endAt = Math.max(endAt, e.t);
+  }
+
+  const faults = faultApplications(events);
+  const faultsByElection = new Map();
+  for (const f of faults) for (const name of f.elections) push(faultsByElection, name, f);
+  const healedOrEnd = (f) => f.healedAt ?? endAt;
+
+  /**
+   * The fault an instant belongs to in an election, and whether another was at work too. With
+   * `target`, a fault aimed at that candidate wins over the others active then.
+   */
+  const attribute = (election, t, target = null) => {
+    const list = faultsByElection.get(election) ?? [];
+    const active = list.filter((f) => f.appliedAt <= t && t <= healedOrEnd(f));
+    const aimed = target === null ? undefined : active.find((f) => f.params?.target === target);
+    const control = list.find(
+      (f) => f.fault === CONTROL_FAULT && f.appliedAt <= t && t <= healedOrEnd(f) + recoveryBoundMs,
+    );
+    if (control) return { fault: control, confounded: active.some((f) => f !== control) };
+    if (aimed) return { fault: aimed, confounded: active.length > 1 };
+    if (active.length > 0) {
+      const latest = active.reduce((a, b) => (b.appliedAt > a.appliedAt ? b : a));
+      return { fault: latest, confounded: active.length > 1 };
+    }
+    let last = null;
+    for (const f of list) {
+      if (f.healedAt !== null && f.healedAt <= t && (!last || f.healedAt > last.healedAt)) last = f;
+    }
+    return { fault: last, confounded: false };
+  };
+  const nameOf = (f) => f?.fault ?? 'none';
+
+  const info = candidateInfo(events);
+  /**
+   * When the writer acted: the CLOCK_MONOTONIC reading it took when it checked its term (a
+   * library elector) or sent (a `leader-elect run` child), which the resource's clock shares —
+   * unless the writer ran under libfaketime, whose clock is not ours: then its arrival.
+   */
+  const actedAt = (w) => {
+    const c = info.get(w.candidate);
+    const usable = (c === undefined || c.skew === null) && typeof w.checkedAt === 'number';
+    return usable ? w.checkedAt : w.t;
+  };
+
+  // --- per election: walk the writes in arrival order ---------------------------------------
+  const writesByElection = new Map();
+  for (const w of writes) push(writesByElection, w.election, w);
+
+  const overlaps = [];
+  const staleAccepted = [];
+  const nonIncreasing = [];
+  const inFlight = { count: 0, accepted: 0 };
+  /** election → sorted accepted-write times (for leaderless time) */
+  const acceptedTimes = new Map();
+  /** election → [{token, candidate, firstAt}] in order of first arrival */
+  const termsByElection = new Map();
+
+  for (const [election, list] of writesByElection) {
+    const firstAt = new Map();
+    const terms = [];
+    const termOf = new Map();
+    let newest = null; // {token: bigint, candidate, firstAt}
+    let maxAccepted = null;
+    const open = new Map(); // old token → overlap record being built
+    const times = [];
+    for (const w of list) {
+      const token = BigInt(w.token);
+      if (w.accepted) {
+        const term = termOf.get(w.token);
+        if (term) term.lastAt = w.t;
+        if (maxAccepted !== null && token < maxAccepted) staleAccepted.push(w);
+        if (maxAccepted === null || token > maxAccepted) maxAccepted = token;
+        times.push(w.t);
+      }
+      if (!firstAt.has(w.token)) {
+        const late = newest !== null && actedAt(w) < newest.firstAt;
+        if (newest !== null && token <= newest.token && !late) {
+          nonIncreasing.push({
+            election,
+            token: w.token,
+            candidate: w.candidate,
+            t: w.t,
+            after: String(newest.token),
+          });
+        }
+        firstAt.set(w.token, w.t);
+        if (newest === null || token > newest.token) {
+          newest = { token, candidate: w.candidate, firstAt: w.t };
+          const term = { token: w.token, candidate: w.candidate, firstAt: w.t, lastAt: w.t };
+          terms.push(term);
+          termOf.set(w.token, term);
+        }
+      }
+      if (newest !== null && token < newest.token) {
+        // Checked (or sent) before the newer term's first write arrived, delivered after it: the
+        // old leader acted in time and its write was slow to arrive (a SIGSTOP or a starved
+        // event loop between check and send, docs/guarantees.md assumption 3). Fencing's case.
+        if (actedAt(w) < newest.firstAt) {
+          inFlight.count += 1;
+          if (w.accepted) inFlight.accepted += 1;
+          continue;
+        }
+        const key = w.token;
+        let o = open.get(key);
+        if (!o) {
+          const a = attribute(election, newest.firstAt, w.candidate);
+          o = {
+            election,
+            oldToken: w.token,
+            oldCandidate: w.candidate,
+            oldSkew: info.get(w.candidate)?.skew ?? null,
+            newToken: String(newest.token),
+            newCandidate: newest.candidate,
+            newSkew: info.get(newest.candidate)?.skew ?? null,
+            newFirstAt: newest.firstAt,
+            firstLateAt: w.t,
+            firstLateActedAt: actedAt(w),
+            lastLateAt: w.t,
+            writes: 0,
+            accepted: 0,
+            fault: nameOf(a.fault),
+            faultId: a.fault?.id ?? null,
+            confounded: a.confounded,
+          };
+          open.set(key, o);
+          overlaps.push(o);
+        }
+        o.writes += 1;
+        if (w.accepted) o.accepted += 1;
+        o.lastLateAt = w.t;
+      }
+    }
+    for (const o of overlaps)
+      if (o.election === election) o.overlapMs = round(o.lastLateAt - o.newFirstAt);
+    acceptedTimes.set(election, times);
+    termsByElection.set(election, terms);
+  }
+
+  // --- tokens reported by the candidates --------------------------------------------------
+  const tokenOwner = new Map();
+  const transitionsByFault = {};
+  let transitions = 0;
+  for (const e of events) {
+    if (e.kind !== 'candidate' || e.event !== 'started-leading') continue;
+    transitions += 1;
+    const a = attribute(e.election, e.t);
+    transitionsByFault[nameOf(a.fault)] = (transitionsByFault[nameOf(a.fault)] ?? 0) + 1;
+    const key = `${e.election}\u0000${e.token}`;
+    const owner = tokenOwner.get(key);
+    if (owner !== undefined && owner !== e.candidate) {
+      nonIncreasing.push({
+        election: e.election,
+        token: String(e.token),
+        candidate: e.candidate,
+        sameAs: owner,
+        t: e.t,
+      });
+    } else tokenOwner.set(key, e.candidate);
+  }
+
+  // --- leaderless time ----------------------------------------------------------------------
+  /** election → [{from, to, ms}] gaps between accepted writes longer than gapMs */
+  const gaps = new Map();
+  for (const [election, times] of acceptedTimes) {
+    const list = [];
+    for (let i = 1; i < times.length; i++) {
+      if (times[i] - times[i - 1] > gapMs)
+        list.push({ from: times[i - 1], to: times[i], ms: times[i] - times[i - 1] });
+    }
+    gaps.set(election, list);
+  }
+  const allElections = new Set([...writesByElection.keys(), ...faultsByElection.keys()]);
+  for (const election of allElections) if (!gaps.has(election)) gaps.set(election, []);
+
+  const lastAcceptedBefore = (times, t) => {
+    let lo = 0;
+    let hi = times.length - 1;
+    let best = null;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (times[mid] <= t) {
+        best = times[mid];
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return best;
+  };
+  const firstAcceptedAfter = (times, t) => {
+    let lo = 0;
+    let hi = times.length - 1;
+    let best = null;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (times[mid] >= t) {
+        best = times[mid];
+        hi = mid - 1;
+      } else lo = mid + 1;
+    }
+    return best;
+  };
+
+  /** per fault type: {applications, leaderless: [ms per (application, election)], ...} */
+  const perFault = {};
+  const row = (name) => {
+    perFault[name] ??= {
+      applications: 0,
+      aborted: 0,
+      transitions: 0,
+      overlaps: 0,
+      overlapsConfounded: 0,
+      staleAccepted: 0,
+      leaderless: [],
+      afterHeal: [],
+      afterHealViolations: [],
+      duringBoundViolations: [],
+      notRecovered: 0,
+    };
+    return perFault[name];
+  };
+  // Each gap goes to the fault its start belongs to.
+  const gapOwner = new Map(); // faultId\0election → ms
+  // A gap belongs to the fault active when it began, else to the first one applied during it
+  // (a leader is killed just after its last write), else to the one healed last.
+  const attributeGap = (election, g) => {
+    const list = faultsByElection.get(election) ?? [];
+    if (list.some((f) => f.appliedAt <= g.from && g.from <= healedOrEnd(f))) {
+      return attribute(election, g.from);
+    }
+    const during = list
+      .filter((f) => g.from < f.appliedAt && f.appliedAt < g.to)
+      .sort((a, b) => a.appliedAt - b.appliedAt)[0];
+    return during ? { fault: during, confounded: false } : attribute(election, g.from);
+  };
+  for (const [election, list] of gaps) {
+    for (const g of list) {
+      const a = attributeGap(election, g);
+      const key = `${a.fault?.id ?? 'none'}\u0000${election}`;
+      gapOwner.set(key, (gapOwner.get(key) ?? 0) + g.ms);
+      if (!a.fault) row('none').leaderless.push(g.ms);
+    }
+  }
+  const otherFaultAt = (election, f, from, to) =>
+    (faultsByElection.get(election) ?? []).some(
+      (o) => o !== f && o.appliedAt <= to && healedOrEnd(o) >= from,
+    );
+  for (const f of faults) {
+    const r = row(f.fault);
+    r.applications += 1;
+    if (f.aborted) r.aborted += 1;
+    if (f.notRecoveredAt !== undefined) r.notRecovered += 1;
+    for (const election of f.elections) {
+      const times = acceptedTimes.get(election) ?? [];
+      r.leaderless.push(gapOwner.get(`${f.id}\u0000${election}`) ?? 0);
+      if (f.healedAt === null) continue;
+      // Leaderless after the heal: only when nobody acted in the last gapMs before it.
+      const before = lastAcceptedBefore(times, f.healedAt);
+      const after = firstAcceptedAfter(times, f.healedAt);
+      let ms = 0;
+      if (before === null || f.healedAt - before > gapMs) {
+        ms = (after ?? endAt) - f.healedAt;
+      }
+      const confounded = otherFaultAt(election, f, f.appliedAt, f.healedAt + recoveryBoundMs);
+      if (!confounded) {
+        r.afterHeal.push(ms);
+        const tooLate =
+          after === null ? endAt - f.healedAt > recoveryBoundMs : ms > recoveryBoundMs;
+        if (tooLate)
+          r.afterHealViolations.push({ id: f.id, election, ms: round(ms), healedAt: f.healedAt });
+      }
+      const bound = duringBound(f.fault);
+      if (bound !== null && !confounded) {
+        const during = gapOwner.get(`${f.id}\u0000${election}`) ?? 0;
+        if (during > bound)
+          r.duringBoundViolations.push({ id: f.id, election, ms: round(during), boundMs: bound });
+      }
+    }
+  }
+  for (const [name, n] of Object.entries(transitionsByFault)) row(name).transitions = n;
+  for (const o of overlaps) {
+    const r = row(o.fault);
+    if (o.confounded) r.overlapsConfounded += 1;
+    r.overlaps += 1;
+  }
+  for (const w of staleAccepted) row(nameOf(attribute(w.election, w.t).fault)).staleAccepted += 1;
+
+  // --- fenced etcd writes -------------------------------------------------------------------
+  const staleFenced = [];
+  const committedSeqs = new Set();
+  let fencedPuts = 0;
+  for (const [election, puts] of Object.entries(fenced)) {
+    let max = null;
+    let maxCandidate = null;
+    for (const p of puts) {
+      fencedPuts += 1;
+      const token = BigInt(p.token);
+      committedSeqs.add(`${election}\u0000${p.token}\u0000${p.seq}`);
+      if (max !== null && token < max) {
+        staleFenced.push({
+          election,
+          revision: p.revision,
+          token: p.token,
+          after: String(max),
+          newer: maxCandidate,
+          candidate: p.candidate,
+        });
+      }
+      if (max === null || token > max) {
+        max = token;
+        maxCandidate = p.candidate;
+      }
+    }
+  }
+
+  // --- errors, fenced-put outcomes, orphans -------------------------------------------------
+  const errorsByCode = {};
+  const fence = { failed: 0, slow: 0, maxMs: 0, committedDespiteError: 0, byCode: {} };
+  const orphans = [];
+  const termEnds = [];
+  const selfExits = {};
+  for (const e of events) {
+    if (e.kind === 'orphan-child') orphans.push(e);
+    if (e.kind === 'process-exit' && e.unexpected) {
+      const key = e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
+      selfExits[key] = (selfExits[key] ?? 0) + 1;
+    }
+    if (e.kind !== 'candidate') continue;
+    if (e.event === 'error') {
+      const key = `${e.code ?? 'uncoded'}`;
+      errorsByCode[key] = (errorsByCode[key] ?? 0) + 1;
+    } else if (e.event === 'fence') {
+      fence.maxMs = Math.max(fence.maxMs, e.ms ?? 0);
+      if ((e.ms ?? 0) > timings.renewDeadline) fence.slow += 1;
+      if (!e.ok) {
+        fence.failed += 1;
+        const key = `${e.code ?? 'uncoded'}${e.transient === false ? '' : ' (transient)'}`;
+        fence.byCode[key] = (fence.byCode[key] ?? 0) + 1;
+        if (committedSeqs.has(`${e.election}\u0000${e.token}\u0000${e.seq}`))
+          fence.committedDespiteError += 1;
+      }
+    } else if (e.event === 'stopped-leading') {
+      termEnds.push(e);
+    }
+  }
+
+  // --- part 4: terms lost to one member's death ---------------------------------------------
+  const memberDeaths = { applications: 0, termsLost: 0, termsLostCombined: 0, details: [] };
+  for (const f of faults) {
+    if (f.fault !== 'kill-member-of-leader' || f.healedAt === null) continue;
+    memberDeaths.applications += 1;
+    for (const e of termEnds) {
+      if (e.t < f.appliedAt || e.t > f.healedAt + 1000 || e.reason === 'stopped') continue;
+      if (!f.elections.includes(e.election)) continue;
+      if (otherFaultAt(e.election, f, f.appliedAt, f.healedAt)) {
+        memberDeaths.termsLostCombined += 1;
+        continue;
+      }
+      memberDeaths.termsLost += 1;
+      if (memberDeaths.details.length < 20)
+        memberDeaths.details.push({
+          id: f.id,
+          election: e.election,
+          candidate: e.candidate,
+          reason: e.reason,
+          afterKillMs: round(e.t - f.appliedAt),
+        });
+    }
+  }
+
+  // --- control ------------------------------------------------------------------------------
+  const controls = faults.filter((f) => f.fault === CONTROL_FAULT && f.partitionedAt !== undefined);
+  const detected = controls.filter((f) => overlaps.some((o) => o.faultId === f.id));
+  let controlDetected = null;
+  if (controls.length > 0) controlDetected = detected.length === controls.length;
+  else if (options.controlRequested) controlDetected = false;
+
+  // --- summary and verdict ------------------------------------------------------------------
+  const faultRows = {};
+  for (const [name, r] of Object.entries(perFault)) {
+    faultRows[name] = {
+      applications: r.applications,
+      aborted: r.aborted,
+      transitions: r.transitions,
+      overlaps: r.overlaps,
+      overlapsConfounded: r.overlapsConfounded,
+      staleAccepted: r.staleAccepted,
+      leaderlessP50Ms: round(percentile(r.leaderless, 50)),
+      leaderlessP99Ms: round(percentile(r.leaderless, 99)),
+      leaderlessMaxMs: round(r.leaderless.length ? Math.max(...r.leaderless) : null),
+      afterHealMaxMs: round(r.afterHeal.length ? Math.max(...r.afterHeal) : null),
+      afterHealViolations: r.afterHealViolations.length,
+      duringBoundViolations: r.duringBoundViolations.length,
+      notRecovered: r.notRecovered,
+    };
+  }
+  const allLeaderless = Object.values(perFault).flatMap((r) => r.leaderless);
+  const modelOverlaps = overlaps.filter((o) => o.fault !== CONTROL_FAULT);
+  const failures = [];
+  if (staleAccepted.length)
+    failures.push(`${staleAccepted.length} stale write(s) accepted by the resource`);
+  if (inFlight.accepted) failures.push(`${inFlight.accepted} late write(s) in flight accepted`);
+  if (staleFenced.length)
+    failures.push(`${staleFenced.length} stale fenced etcd write(s) committed`);
+  if (modelOverlaps.length) {
+    const by = {};
+    for (const o of modelOverlaps) by[o.fault] = (by[o.fault] ?? 0) + 1;
+    failures.push(
+      `${modelOverlaps.length} overlapping term(s) within the model: ${JSON.stringify(by)}`,
+    );
+  }
+  if (nonIncreasing.length)
+    failures.push(`${nonIncreasing.length} non-increasing or shared token(s)`);
+  const notRecovered = faults.filter((f) => f.notRecoveredAt !== undefined);
+  if (notRecovered.length)
+    failures.push(`${notRecovered.length} fault(s) after which candidates did not recover`);
+  if (orphans.length)
+    failures.push(`${orphans.length} leader-elect run child(ren) outlived a SIGKILLed supervisor`);
+  const afterHeal = Object.values(perFault).flatMap((r) => r.afterHealViolations);
+  if (afterHeal.length)
+    failures.push(
+      `${afterHeal.length} leaderless period(s) beyond ${recoveryBoundMs} ms after a heal`,
+    );
+  const during = Object.values(perFault).flatMap((r) => r.duringBoundViolations);
+  if (during.length)
+    failures.push(
+      `${during.length} leaderless period(s) beyond the bound during a fault that has one`,
+    );
+  if (controlDetected === false) failures.push('the beyond-margin control was not detected');
+
+  const faultsApplied = {};
+  for (const [name, r] of Object.entries(perFault))
+    if (name !== 'none' && !name.startsWith('(') && r.applications)
+      faultsApplied[name] = r.applications;
+
+  return {
+    ok: failures.length === 0,
+    failures,
+    transitions,
+    faultsApplied,
+    overlappingTerms: overlaps.length,
+    overlappingTermsWithinModel: modelOverlaps.length,
+    staleWritesAccepted: staleAccepted.length,
+    staleFencedWritesAccepted: staleFenced.length,
+    nonIncreasingTokens: nonIncreasing.length,
+    inFlight,
+    controlDetected,
+    controls: { run: controls.length, detected: detected.length },
+    leaderlessP99Ms: round(percentile(allLeaderless, 99)),
+    recoveryBoundMs,
+    gapMs,
+    writes: writes.length,
+    fencedPuts,
+    faults: faultRows,
+    errorsByCode,
+    fence,
+    memberDeaths,
+    notRecovered: notRecovered.map((f) => ({ id: f.id, fault: f.fault, stuck: f.stuck })),
+    orphans: orphans.length,
+    selfExits,
+    samples: {
+      overlaps: overlaps.slice(0, 50),
+      staleAccepted: staleAccepted.slice(0, 20),
+      staleFenced: staleFenced.slice(0, 20),
+      nonIncreasing: nonIncreasing.slice(0, 20),
+      afterHealViolations: afterHeal.slice(0, 20),
+      duringBoundViolations: during.slice(0, 20),
+    },
+    terms: Object.fromEntries(termsByElection),
+    gaps: Object.fromEntries(gaps),
+  };
+}
