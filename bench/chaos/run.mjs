@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { currentLoad, describeMachine } from '../lib/machine.mjs';
-import { CandidateSlot } from './lib/candidates.mjs';
+import { CandidateSlot, FAKETIME_LIB } from './lib/candidates.mjs';
 import { check } from './lib/checker.mjs';
 import { nowMs, sleep } from './lib/clock.mjs';
 import { Election } from './lib/election.mjs';
@@ -111,6 +111,12 @@ const log = (msg) =>
 
 async function main() {
   const flags = parseFlags();
+  if (!FAKETIME_LIB && [...flags.faults].some((f) => f.startsWith('skew'))) {
+    log(
+      'libfaketime is missing (the skew faults need it): run bash scripts/ensure-system-packages.sh as root, or leave out the skew faults with --faults',
+    );
+    process.exit(3);
+  }
   mkdirSync(flags.out, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'leader-elect-chaos-'));
   const history = new History(join(dir, 'harness.jsonl'));

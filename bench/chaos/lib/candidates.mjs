@@ -12,7 +12,7 @@
  * arrival time; the slot keeps what the nemesis needs online: running, leading (token), the
  * leader it last reported, whether it is paused.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { writeKubeconfig } from '../../../test/env/kube-apiserver.mjs';
@@ -24,7 +24,11 @@ const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const ELECTOR = here('../fixtures/elector.mjs');
 const CHILD = here('../fixtures/writer-child.mjs');
 const CLI = here('../../../dist/cli/main.js');
-const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+/** Debian's libfaketime (packages faketime, libfaketime; scripts/ensure-system-packages.sh). */
+export const FAKETIME_LIB = [
+  '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
+].find((path) => existsSync(path));
 
 /** Whether a PID exists and is not a zombie (an exited child waiting for init to reap it). */
 function isAlive(pid) {

@@ -35,7 +35,11 @@ export interface FaultRow {
   leaderlessP99Ms: number | null;
   leaderlessMaxMs: number | null;
   afterHealMaxMs: number | null;
+  afterHealChecked: number;
+  afterHealConfounded: number;
   afterHealViolations: number;
+  duringChecked: number;
+  duringConfounded: number;
   duringBoundViolations: number;
   notRecovered: number;
 }

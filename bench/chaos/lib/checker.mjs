@@ -346,7 +346,10 @@ export function check({ writes, events, fenced = {}, timings, options = {} }) {
       leaderless: [],
       afterHeal: [],
       afterHealViolations: [],
+      afterHealConfounded: 0,
       duringBoundViolations: [],
+      duringChecked: 0,
+      duringConfounded: 0,
       notRecovered: 0,
     };
     return perFault[name];
@@ -393,16 +396,26 @@ export function check({ writes, events, fenced = {}, timings, options = {} }) {
       if (before === null || f.healedAt - before > gapMs) {
         ms = (after ?? endAt) - f.healedAt;
       }
-      const confounded = otherFaultAt(election, f, f.appliedAt, f.healedAt + recoveryBoundMs);
-      if (!confounded) {
+      // Checked only where no other fault was at work: after the heal, over the time it took
+      // (at most the bound); during the fault, over the fault.
+      const afterConfounded = otherFaultAt(
+        election,
+        f,
+        f.healedAt,
+        f.healedAt + Math.min(ms, recoveryBoundMs),
+      );
+      if (!afterConfounded) {
         r.afterHeal.push(ms);
         const tooLate =
           after === null ? endAt - f.healedAt > recoveryBoundMs : ms > recoveryBoundMs;
         if (tooLate)
           r.afterHealViolations.push({ id: f.id, election, ms: round(ms), healedAt: f.healedAt });
-      }
+      } else r.afterHealConfounded += 1;
       const bound = duringBound(f.fault);
-      if (bound !== null && !confounded) {
+      if (bound !== null && otherFaultAt(election, f, f.appliedAt, f.healedAt)) {
+        r.duringConfounded += 1;
+      } else if (bound !== null) {
+        r.duringChecked += 1;
         const during = gapOwner.get(`${f.id}\u0000${election}`) ?? 0;
         if (during > bound)
           r.duringBoundViolations.push({ id: f.id, election, ms: round(during), boundMs: bound });
@@ -521,7 +534,11 @@ export function check({ writes, events, fenced = {}, timings, options = {} }) {
       leaderlessP99Ms: round(percentile(r.leaderless, 99)),
       leaderlessMaxMs: round(r.leaderless.length ? Math.max(...r.leaderless) : null),
       afterHealMaxMs: round(r.afterHeal.length ? Math.max(...r.afterHeal) : null),
+      afterHealChecked: r.afterHeal.length,
+      afterHealConfounded: r.afterHealConfounded,
       afterHealViolations: r.afterHealViolations.length,
+      duringChecked: r.duringChecked,
+      duringConfounded: r.duringConfounded,
       duringBoundViolations: r.duringBoundViolations.length,
       notRecovered: r.notRecovered,
     };
@@ -580,6 +597,7 @@ export function check({ writes, events, fenced = {}, timings, options = {} }) {
     controls: { run: controls.length, detected: detected.length },
     leaderlessP99Ms: round(percentile(allLeaderless, 99)),
     recoveryBoundMs,
+    deafBoundMs: duringBound('deaf-next-in-line'),
     gapMs,
     writes: writes.length,
     fencedPuts,

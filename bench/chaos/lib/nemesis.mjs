@@ -203,28 +203,25 @@ export class Nemesis {
       }
       const ctx = this.#context(fault, [election], faultPrng);
       const run = control ? CONTROL.run : ELECTION_FAULTS[fault].run;
-      const unhold = control ? await this.#holdCluster(election.cluster) : () => {};
-      try {
-        await run(ctx);
-        if (ctx.applied) await this.#recover(ctx);
-      } finally {
-        unhold();
-      }
+      ctx.holdCluster = () => this.#holdCluster(election.cluster);
+      await run(ctx);
+      if (ctx.applied) await this.#recover(ctx);
       await sleep(prng.int(100, 600));
     }
   }
 
   /**
-   * Cluster faults of one server group, with a quiet gap of 6–10 s after each recovery, so that
-   * about half of the election faults of the group's elections run alone: the liveness checks
-   * are only made where no other fault was at work.
+   * Cluster faults of one server group, with a quiet gap after each recovery (etcd 6–10 s,
+   * Kubernetes 3–6 s: it has one cluster fault and the controls hold it now and then), so that
+   * many election faults of the group's elections run alone: the liveness checks are only made
+   * where no other fault was at work.
    */
   async #clusterLoop(group, names) {
     const prng = this.prng.fork(`cluster/${group.name}`);
     const elections = this.elections.filter((e) => e.cluster === group.name);
     while (nowMs() < this.deadline) {
       const fault = prng.pick(names);
-      const gap = prng.int(6000, 10_000);
+      const gap = group.backend === 'etcd' ? prng.int(6000, 10_000) : prng.int(3000, 6000);
       while ((group.holds ?? 0) > 0 && nowMs() < this.deadline) await sleep(100);
       if (nowMs() >= this.deadline) return;
       const ctx = this.#context(

@@ -42,7 +42,7 @@ export function renderMarkdown(result, meta) {
   );
   lines.push('');
   lines.push(
-    '| fault | applied | transitions | overlapping terms | stale accepted | leaderless p50 / p99 / max (ms) | max after heal (ms) | not recovered |',
+    '| fault | applied | transitions | overlapping terms | stale accepted | leaderless p50 / p99 / max (ms) | leaderless after heal, max (ms) | not recovered |',
   );
   lines.push('|---|---:|---:|---:|---:|---|---:|---:|');
   const names = Object.keys(result.faults).sort(
@@ -52,7 +52,7 @@ export function renderMarkdown(result, meta) {
     const r = result.faults[name];
     const overlaps = `${r.overlaps}${r.overlapsConfounded ? ` (${r.overlapsConfounded} combined)` : ''}`;
     lines.push(
-      `| ${name} | ${r.applications}${r.aborted ? ` (${r.aborted} aborted)` : ''} | ${r.transitions} | ${overlaps} | ${r.staleAccepted} | ${ms(r.leaderlessP50Ms)} / ${ms(r.leaderlessP99Ms)} / ${ms(r.leaderlessMaxMs)} | ${ms(r.afterHealMaxMs)}${r.afterHealViolations ? ` (${r.afterHealViolations} > ${result.recoveryBoundMs})` : ''} | ${r.notRecovered} |`,
+      `| ${name} | ${r.applications}${r.aborted ? ` (${r.aborted} aborted)` : ''} | ${r.transitions} | ${overlaps} | ${r.staleAccepted} | ${ms(r.leaderlessP50Ms)} / ${ms(r.leaderlessP99Ms)} / ${ms(r.leaderlessMaxMs)} | ${ms(r.afterHealMaxMs)} (${r.afterHealChecked} checked${r.afterHealViolations ? `, ${r.afterHealViolations} > ${result.recoveryBoundMs}` : ''}) | ${r.notRecovered} |`,
     );
   }
   lines.push('');
@@ -86,7 +86,7 @@ export function renderMarkdown(result, meta) {
   lines.push('|---|---|');
   const deaf = result.faults['deaf-next-in-line'];
   lines.push(
-    `| deaf next-in-line follower + graceful stop of the leader (bound R + TTL + P during the fault) | ${deaf ? `${deaf.applications} applied, leaderless p50 / max ${ms(deaf.leaderlessP50Ms)} / ${ms(deaf.leaderlessMaxMs)} ms, ${deaf.duringBoundViolations} beyond the bound` : 'not run'} |`,
+    `| deaf next-in-line follower + graceful stop of the leader (bound R + TTL + P = ${ms(result.deafBoundMs)} ms during the fault) | ${deaf ? `${deaf.applications} applied, leaderless p50 / max ${ms(deaf.leaderlessP50Ms)} / ${ms(deaf.leaderlessMaxMs)} ms; ${deaf.duringChecked} checked alone (${deaf.duringConfounded} with another fault at work): ${deaf.duringBoundViolations} beyond the bound` : 'not run'} |`,
   );
   lines.push(
     `| one member's death ends a leader's term (three endpoints given) | ${result.memberDeaths.applications} member kills, ${result.memberDeaths.termsLost} terms ended (not by a stop) within the kill where no other fault was at work, ${result.memberDeaths.termsLostCombined} more where one was |`,
