@@ -91,7 +91,11 @@ function parseFlags() {
   if (!(Number.isInteger(etcdClusters) && etcdClusters >= 1 && etcdClusters <= 3))
     usage('--etcd-clusters must be 1..3');
   const seed = values.seed ?? String(Math.floor(Math.random() * 2 ** 31));
-  const out = values.out ?? fileURLToPath(new URL('./results/', import.meta.url));
+  // A run of 10 minutes or more is a report to keep (bench/chaos/results/); shorter ones go to
+  // results/tmp/ (ignored by git), so that a CI or trial run does not overwrite it.
+  const out =
+    values.out ??
+    fileURLToPath(new URL(minutes >= 10 ? './results/' : './results/tmp/', import.meta.url));
   return {
     minutes,
     backends,
