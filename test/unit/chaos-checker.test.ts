@@ -197,4 +197,39 @@ describe('chaos checker', () => {
     expect(result.faults['blackhole-both']?.afterHealViolations).toBe(1);
     expect(result.ok).toBe(false);
   });
+  it('holds a fault with a bound to it while it runs alone, not when another fault was at work', () => {
+    const history = byTime([...writes('a', 5, 0, 1000), ...writes('b', 9, 6500, 7000)]);
+    const deaf = fault('f1', 'deaf-next-in-line', 500, 6500);
+    const options = {
+      duringFaultBoundMs: (f: string) => (f === 'deaf-next-in-line' ? 4000 : null),
+    };
+    const alone = check({ writes: history, events: deaf, timings, options });
+    expect(alone.faults['deaf-next-in-line']?.duringBoundViolations).toBe(1);
+    expect(alone.ok).toBe(false);
+
+    const combined = check({
+      writes: history,
+      events: [...deaf, ...fault('f2', 'quorum-loss', 2000, 4000)],
+      timings,
+      options,
+    });
+    expect(combined.faults['deaf-next-in-line']?.duringBoundViolations).toBe(0);
+    expect(combined.faults['deaf-next-in-line']?.duringConfounded).toBe(1);
+  });
+
+  it('gives an overlap to the fault aimed at the old leader when faults combine', () => {
+    const old = writes('a', 5, 0, 2600).map((w) => ({ ...w, accepted: w.t < 2000 }));
+    const result = check({
+      writes: byTime([...old, ...writes('b', 9, 2000, 4000)]),
+      events: [
+        ...fault('f1', 'pause-supervisor', 500, 3500, { target: 'a' }),
+        ...fault('f2', 'kill-raft-leader', 1000, 3000),
+      ],
+      timings,
+    });
+    expect(result.samples.overlaps[0]).toMatchObject({
+      fault: 'pause-supervisor',
+      confounded: true,
+    });
+  });
 });
