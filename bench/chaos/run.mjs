@@ -4,7 +4,7 @@
  *
  *   node bench/chaos/run.mjs [--minutes 3] [--seed S] [--backend etcd|kubernetes|all]
  *        [--faults a,b,c] [--elections N] [--candidates N] [--etcd-clusters N]
- *        [--json FILE] [--out DIR] [--keep-history]
+ *        [--json FILE] [--out DIR] [--keep-history] [--dist DIR]
  *
  * Starts private servers (3-member etcd, kube-apiserver), the fenced resource, and per election
  * N candidate processes (library electors and `leader-elect run` supervisors), each behind its
@@ -67,6 +67,7 @@ function parseFlags() {
         json: { type: 'string' },
         out: { type: 'string' },
         'keep-history': { type: 'boolean', default: false },
+        dist: { type: 'string' },
       },
     }));
   } catch (error) {
@@ -107,6 +108,7 @@ function parseFlags() {
     out,
     json: values.json,
     keepHistory: values['keep-history'],
+    dist: values.dist,
   };
 }
 
@@ -189,6 +191,7 @@ async function main() {
               resourceUrl: resource.url,
               dir,
               history,
+              ...(flags.dist ? { dist: flags.dist } : {}),
             }).init(),
           );
         }

@@ -23,7 +23,7 @@ import { TcpProxy } from './tcp-proxy.mjs';
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const ELECTOR = here('../fixtures/elector.mjs');
 const CHILD = here('../fixtures/writer-child.mjs');
-const CLI = here('../../../dist/cli/main.js');
+const DIST = here('../../../dist');
 /** Debian's libfaketime (packages faketime, libfaketime; scripts/ensure-system-packages.sh). */
 export const FAKETIME_LIB = [
   '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
@@ -71,6 +71,7 @@ export class CandidateSlot {
    * @param {{leaseDuration: number, renewDeadline: number, retryPeriod: number}} o.timings
    * @param {string} o.resourceUrl
    * @param {string} o.dir           where kubeconfigs go
+   * @param {string} [o.dist]        the library build to run (default: the repository's dist/)
    * @param {import('./history.mjs').History} o.history
    */
   constructor(o) {
@@ -130,10 +131,11 @@ export class CandidateSlot {
         String(t.renewDeadline),
         '--retry-period-ms',
         String(t.retryPeriod),
+        ...(this.dist ? ['--dist', this.dist] : []),
       ];
     }
     return [
-      CLI,
+      `${this.dist ?? DIST}/cli/main.js`,
       'run',
       '--backend',
       this.backend,
