@@ -19,23 +19,18 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { currentLoad, describeMachine } from '../lib/machine.mjs';
 import { CandidateSlot, FAKETIME_LIB } from './lib/candidates.mjs';
-import { check } from './lib/checker.mjs';
 import { nowMs, sleep } from './lib/clock.mjs';
 import { Election } from './lib/election.mjs';
-import {
-  CLUSTER_FAULTS,
-  CONTROL_FAULT,
-  duringFaultBoundMs,
-  ELECTION_FAULTS,
-} from './lib/faults.mjs';
+import { CLUSTER_FAULTS, CONTROL_FAULT, ELECTION_FAULTS } from './lib/faults.mjs';
 import { readFencedHistory } from './lib/fenced-etcd-history.mjs';
 import { startFencedResource } from './lib/fenced-resource.mjs';
-import { History, readJsonLines } from './lib/history.mjs';
+import { History } from './lib/history.mjs';
 import { Nemesis } from './lib/nemesis.mjs';
 import { Prng } from './lib/prng.mjs';
 import { killAll, liveAdopted, liveProcesses } from './lib/processes.mjs';
 import { writeReport } from './lib/report.mjs';
 import { startServers } from './lib/servers.mjs';
+import { checkRun, saveRunFiles } from './lib/verdict.mjs';
 
 /**
  * Lease 2 s / renew deadline 1.5 s / retry 500 ms: short, so that a run of an hour reaches ten
@@ -255,20 +250,6 @@ async function main() {
       await fn().catch((error) => log(`cleanup: ${error.message}`));
     await history.close();
 
-    log('checking');
-    const events = await readJsonLines(history.file);
-    const writes = await readJsonLines(resourceFile);
-    const result = check({
-      writes,
-      events,
-      fenced: fenced.byElection,
-      timings: TIMINGS,
-      options: {
-        endAt,
-        duringFaultBoundMs: (fault) => duringFaultBoundMs(fault, TIMINGS),
-        controlRequested: flags.faults.has(CONTROL_FAULT),
-      },
-    });
     const meta = {
       seed: flags.seed,
       minutes: flags.minutes,
@@ -280,11 +261,16 @@ async function main() {
       machine,
       loadAtEnd: currentLoad(),
       historyDir: dir,
+      nemesisAt,
+      endAt,
     };
+    await saveRunFiles(dir, { meta, fenced: fenced.byElection });
+    log('checking');
+    const { result, faults } = await checkRun(dir);
     const files = await writeReport({
       result,
       meta,
-      faults: (await import('./lib/checker.mjs')).faultApplications(events),
+      faults,
       startAt: nemesisAt,
       outDir: flags.out,
       jsonFile: flags.json,

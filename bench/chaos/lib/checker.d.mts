@@ -85,6 +85,7 @@ export function check(input: {
   options?: {
     gapMs?: number;
     recoveryBoundMs?: number;
+    clusterFaults?: string[];
     endAt?: number;
     duringFaultBoundMs?: (fault: string) => number | null;
     controlRequested?: boolean;

@@ -3,7 +3,7 @@
  * the control, seed, duration, machine), `timeline.svg`, `results.json` (everything), and the
  * `--json FILE` summary the issue asks for.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderTimeline } from './timeline-chart.mjs';
 
@@ -52,12 +52,12 @@ export function renderMarkdown(result, meta) {
     const r = result.faults[name];
     const overlaps = `${r.overlaps}${r.overlapsConfounded ? ` (${r.overlapsConfounded} combined)` : ''}`;
     lines.push(
-      `| ${name} | ${r.applications}${r.aborted ? ` (${r.aborted} aborted)` : ''} | ${r.transitions} | ${overlaps} | ${r.staleAccepted} | ${ms(r.leaderlessP50Ms)} / ${ms(r.leaderlessP99Ms)} / ${ms(r.leaderlessMaxMs)} | ${ms(r.afterHealMaxMs)} (${r.afterHealChecked} checked${r.afterHealViolations ? `, ${r.afterHealViolations} > ${result.recoveryBoundMs}` : ''}) | ${r.notRecovered} |`,
+      `| ${name} | ${r.applications}${r.aborted ? ` (${r.aborted} aborted)` : ''} | ${r.transitions} | ${overlaps} | ${r.staleAccepted} | ${ms(r.leaderlessP50Ms)} / ${ms(r.leaderlessP99Ms)} / ${ms(r.leaderlessMaxMs)} | ${ms(r.afterHealMaxMs)} (${r.afterHealChecked} checked${r.afterHealViolations ? `, ${r.afterHealViolations} beyond the bound` : ''}) | ${r.notRecovered} |`,
     );
   }
   lines.push('');
   lines.push(
-    `Leaderless: the sum of gaps longer than ${result.gapMs} ms between accepted writes of an election, per application (per election for cluster faults). After heal: how long an election that had no acting leader when the fault healed stayed so (bound ${result.recoveryBoundMs} ms; not checked where another fault was at work). "none": before the first fault.`,
+    `Leaderless: the sum of gaps longer than ${result.gapMs} ms between accepted writes of an election, per application (per election for cluster faults). After heal: how long an election that had no acting leader when the fault healed stayed so (bound ${result.recoveryBoundMs} ms, ${result.clusterRecoveryBoundMs} ms after a cluster fault; not checked where another fault was at work). "none": before the first fault.`,
   );
   lines.push('');
   lines.push('| check | result |');
@@ -132,6 +132,7 @@ export function renderMarkdown(result, meta) {
 }
 
 export async function writeReport({ result, meta, faults, startAt, outDir, jsonFile }) {
+  mkdirSync(outDir, { recursive: true });
   const files = [];
   const all = join(outDir, 'results.json');
   const { terms: _terms, gaps: _gaps, ...compact } = result;
