@@ -31,7 +31,10 @@
  * else to the fault that healed last ("none" before the first).
  */
 
-export const CONTROL_FAULT = 'skew-beyond-control';
+import { CONTROL_FAULT, faultTimeline } from './fault-timeline.mjs';
+import { fencedAndErrors, termsLostToMemberDeaths } from './reported-rows.mjs';
+
+export { CONTROL_FAULT, faultApplications } from './fault-timeline.mjs';
 
 /** Nearest-rank percentile; null when empty. */
 export function percentile(values, p) {
@@ -52,59 +55,12 @@ function push(map, key, value) {
   list.push(value);
 }
 
-/** Fault applications from the harness history: {id, fault, elections, appliedAt, healedAt, ...}. */
-export function faultApplications(events) {
-  const byId = new Map();
-  for (const e of events) {
-    if (e.kind !== 'fault') continue;
-    let f = byId.get(e.id);
-    if (!f) {
-      f = {
-        id: e.id,
-        fault: e.fault,
-        elections: e.elections ?? [],
-        appliedAt: null,
-        healedAt: null,
-      };
-      byId.set(e.id, f);
-    }
-    if (e.phase === 'applied') {
-      f.appliedAt = e.t;
-      f.params = e;
-    } else if (e.phase === 'healed') f.healedAt = e.t;
-    else if (e.phase === 'partitioned') f.partitionedAt = e.t;
-    else if (e.phase === 'recovered') f.recoveredAt = e.t;
-    else if (e.phase === 'not-recovered') {
-      f.notRecoveredAt = e.t;
-      f.stuck = e.stuck;
-    } else if (e.phase === 'aborted') f.aborted = e.why;
-  }
-  return [...byId.values()].filter((f) => f.appliedAt !== null);
-}
-
-/** Per candidate identity: its skew and the intervals it was SIGSTOPped. */
+/** Per candidate identity: its kind and its libfaketime rate (null: the real clock). */
 function candidateInfo(events) {
   const info = new Map();
-  const get = (id) => {
-    let c = info.get(id);
-    if (!c) {
-      c = { skew: null, kind: null, stops: [] };
-      info.set(id, c);
-    }
-    return c;
-  };
   for (const e of events) {
-    if (!e.candidate) continue;
-    if (e.kind === 'process-start') {
-      const c = get(e.candidate);
-      c.skew = e.skew ?? null;
-      c.kind = e.candidateKind ?? null;
-    } else if (e.kind === 'signal' && e.signal === 'SIGSTOP') {
-      get(e.candidate).stops.push({ at: e.t, until: Number.POSITIVE_INFINITY });
-    } else if (e.kind === 'signal' && e.signal === 'SIGCONT') {
-      const stops = get(e.candidate).stops;
-      const open = stops[stops.length - 1];
-      if (open && open.until === Number.POSITIVE_INFINITY) open.until = e.t;
+    if (e.kind === 'process-start' && e.candidate) {
+      info.set(e.candidate, { skew: e.skew ?? null, kind: e.candidateKind ?? null });
     }
   }
   return info;
@@ -140,36 +96,8 @@ export function check({ writes, events, fenced = {}, timings, options = {} }) {
     for (const e of events) endAt = Math.max(endAt, e.t);
   }
 
-  const faults = faultApplications(events);
-  const faultsByElection = new Map();
-  for (const f of faults) for (const name of f.elections) push(faultsByElection, name, f);
-  const healedOrEnd = (f) => f.healedAt ?? endAt;
-
-  /**
-   * The fault an instant belongs to in an election, and whether another was at work too. With
-   * `target`, a fault aimed at that candidate wins over the others active then.
-   */
-  const attribute = (election, t, target = null) => {
-    const list = faultsByElection.get(election) ?? [];
-    const active = list.filter((f) => f.appliedAt <= t && t <= healedOrEnd(f));
-    const aimed = target === null ? undefined : active.find((f) => f.params?.target === target);
-    const control = list.find(
-      (f) => f.fault === CONTROL_FAULT && f.appliedAt <= t && t <= healedOrEnd(f) + recoveryBoundMs,
-    );
-    if (control) return { fault: control, confounded: active.some((f) => f !== control) };
-    if (aimed) return { fault: aimed, confounded: active.length > 1 };
-    if (active.length > 0) {
-      const latest = active.reduce((a, b) => (b.appliedAt > a.appliedAt ? b : a));
-      return { fault: latest, confounded: active.length > 1 };
-    }
-    let last = null;
-    for (const f of list) {
-      if (f.healedAt !== null && f.healedAt <= t && (!last || f.healedAt > last.healedAt)) last = f;
-    }
-    return { fault: last, confounded: false };
-  };
-  const nameOf = (f) => f?.fault ?? 'none';
-
+  const timeline = faultTimeline(events, { endAt, controlWindowMs: recoveryBoundMs });
+  const { faults, attribute, attributeGap, otherFaultAt, nameOf } = timeline;
   const info = candidateInfo(events);
   /**
    * When the writer acted: the CLOCK_MONOTONIC reading it took when it checked its term (a
@@ -309,7 +237,7 @@ export function check({ writes, events, fenced = {}, timings, options = {} }) {
     }
     gaps.set(election, list);
   }
-  const allElections = new Set([...writesByElection.keys(), ...faultsByElection.keys()]);
+  const allElections = new Set([...writesByElection.keys(), ...faults.flatMap((f) => f.elections)]);
   for (const election of allElections) if (!gaps.has(election)) gaps.set(election, []);
 
   const lastAcceptedBefore = (times, t) => {
@@ -362,18 +290,6 @@ export function check({ writes, events, fenced = {}, timings, options = {} }) {
   };
   // Each gap goes to the fault its start belongs to.
   const gapOwner = new Map(); // faultId\0election → ms
-  // A gap belongs to the fault active when it began, else to the first one applied during it
-  // (a leader is killed just after its last write), else to the one healed last.
-  const attributeGap = (election, g) => {
-    const list = faultsByElection.get(election) ?? [];
-    if (list.some((f) => f.appliedAt <= g.from && g.from <= healedOrEnd(f))) {
-      return attribute(election, g.from);
-    }
-    const during = list
-      .filter((f) => g.from < f.appliedAt && f.appliedAt < g.to)
-      .sort((a, b) => a.appliedAt - b.appliedAt)[0];
-    return during ? { fault: during, confounded: false } : attribute(election, g.from);
-  };
   for (const [election, list] of gaps) {
     for (const g of list) {
       const a = attributeGap(election, g);
@@ -382,10 +298,6 @@ export function check({ writes, events, fenced = {}, timings, options = {} }) {
       if (!a.fault) row('none').leaderless.push(g.ms);
     }
   }
-  const otherFaultAt = (election, f, from, to) =>
-    (faultsByElection.get(election) ?? []).some(
-      (o) => o !== f && o.appliedAt <= to && healedOrEnd(o) >= from,
-    );
   for (const f of faults) {
     const r = row(f.fault);
     r.applications += 1;
@@ -442,88 +354,12 @@ export function check({ writes, events, fenced = {}, timings, options = {} }) {
   }
   for (const w of staleAccepted) row(nameOf(attribute(w.election, w.t).fault)).staleAccepted += 1;
 
-  // --- fenced etcd writes -------------------------------------------------------------------
-  const staleFenced = [];
-  const committedSeqs = new Set();
-  let fencedPuts = 0;
-  for (const [election, puts] of Object.entries(fenced)) {
-    let max = null;
-    let maxCandidate = null;
-    for (const p of puts) {
-      fencedPuts += 1;
-      const token = BigInt(p.token);
-      committedSeqs.add(`${election}\u0000${p.token}\u0000${p.seq}`);
-      if (max !== null && token < max) {
-        staleFenced.push({
-          election,
-          revision: p.revision,
-          token: p.token,
-          after: String(max),
-          newer: maxCandidate,
-          candidate: p.candidate,
-        });
-      }
-      if (max === null || token > max) {
-        max = token;
-        maxCandidate = p.candidate;
-      }
-    }
-  }
-
-  // --- errors, fenced-put outcomes, orphans -------------------------------------------------
-  const errorsByCode = {};
-  const fence = { failed: 0, slow: 0, maxMs: 0, committedDespiteError: 0, byCode: {} };
-  const orphans = [];
-  const termEnds = [];
-  const selfExits = {};
-  for (const e of events) {
-    if (e.kind === 'orphan-child') orphans.push(e);
-    if (e.kind === 'process-exit' && e.unexpected) {
-      const key = e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
-      selfExits[key] = (selfExits[key] ?? 0) + 1;
-    }
-    if (e.kind !== 'candidate') continue;
-    if (e.event === 'error') {
-      const key = `${e.code ?? 'uncoded'}`;
-      errorsByCode[key] = (errorsByCode[key] ?? 0) + 1;
-    } else if (e.event === 'fence') {
-      fence.maxMs = Math.max(fence.maxMs, e.ms ?? 0);
-      if ((e.ms ?? 0) > timings.renewDeadline) fence.slow += 1;
-      if (!e.ok) {
-        fence.failed += 1;
-        const key = `${e.code ?? 'uncoded'}${e.transient === false ? '' : ' (transient)'}`;
-        fence.byCode[key] = (fence.byCode[key] ?? 0) + 1;
-        if (committedSeqs.has(`${e.election}\u0000${e.token}\u0000${e.seq}`))
-          fence.committedDespiteError += 1;
-      }
-    } else if (e.event === 'stopped-leading') {
-      termEnds.push(e);
-    }
-  }
-
-  // --- part 4: terms lost to one member's death ---------------------------------------------
-  const memberDeaths = { applications: 0, termsLost: 0, termsLostCombined: 0, details: [] };
-  for (const f of faults) {
-    if (f.fault !== 'kill-member-of-leader' || f.healedAt === null) continue;
-    memberDeaths.applications += 1;
-    for (const e of termEnds) {
-      if (e.t < f.appliedAt || e.t > f.healedAt + 1000 || e.reason === 'stopped') continue;
-      if (!f.elections.includes(e.election)) continue;
-      if (otherFaultAt(e.election, f, f.appliedAt, f.healedAt)) {
-        memberDeaths.termsLostCombined += 1;
-        continue;
-      }
-      memberDeaths.termsLost += 1;
-      if (memberDeaths.details.length < 20)
-        memberDeaths.details.push({
-          id: f.id,
-          election: e.election,
-          candidate: e.candidate,
-          reason: e.reason,
-          afterKillMs: round(e.t - f.appliedAt),
-        });
-    }
-  }
+  const { staleFenced, fencedPuts, fence, errorsByCode, orphans, selfExits } = fencedAndErrors({
+    fenced,
+    events,
+    timings,
+  });
+  const memberDeaths = termsLostToMemberDeaths({ faults, events, otherFaultAt });
 
   // --- control ------------------------------------------------------------------------------
   const controls = faults.filter((f) => f.fault === CONTROL_FAULT && f.partitionedAt !== undefined);
