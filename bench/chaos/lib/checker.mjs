@@ -442,7 +442,13 @@ export function check({ writes, events, fenced = {}, timings, options = {} }) {
     nonIncreasingTokens: nonIncreasing.length,
     inFlight,
     controlDetected,
-    controls: { run: controls.length, detected: detected.length },
+    controls: {
+      run: controls.length,
+      detected: detected.length,
+      undetected: controls
+        .filter((f) => !detected.includes(f))
+        .map((f) => ({ id: f.id, elections: f.elections, target: f.params?.target })),
+    },
     leaderlessP99Ms: round(percentile(allLeaderless, 99)),
     recoveryBoundMs,
     clusterRecoveryBoundMs: recoveryBoundMs + 1000,
