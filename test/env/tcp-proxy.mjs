@@ -1,6 +1,7 @@
 /**
- * A TCP proxy on loopback, written for the nemesis: one per (candidate, server endpoint), so a
- * fault hits one candidate only.
+ * A TCP proxy on loopback that injects network faults, shared by the integration tests and the
+ * chaos run (`bench/chaos`): one per (candidate, server endpoint), so a fault hits one candidate
+ * only.
  *
  * Faults, per direction (`c2s` client→server, `s2c` server→client):
  * - blackhole: forwarding pauses and the sockets stay open. We stop *reading* the source socket,

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { writeKubeconfig } from '../../../test/env/kube-apiserver.mjs';
 import { nowMs } from './clock.mjs';
 import { adopt, killProcess, release, signalPid, spawnTracked } from './processes.mjs';
-import { TcpProxy } from './tcp-proxy.mjs';
+import { TcpProxy } from '../../../test/env/tcp-proxy.mjs';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const ELECTOR = here('../fixtures/elector.mjs');
