@@ -16,9 +16,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { writeKubeconfig } from '../../../test/env/kube-apiserver.mjs';
+import { TcpProxy } from '../../../test/env/tcp-proxy.mjs';
 import { nowMs } from './clock.mjs';
 import { adopt, killProcess, release, signalPid, spawnTracked } from './processes.mjs';
-import { TcpProxy } from '../../../test/env/tcp-proxy.mjs';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const ELECTOR = here('../fixtures/elector.mjs');
