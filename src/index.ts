@@ -10,6 +10,8 @@ export type {
   LeaseStatus,
   LocalRenewRequest,
   Observation,
+  ObserveEvent,
+  ObserveListener,
   ReleaseRequest,
   WatchEvent,
   WatchHandle,
@@ -66,3 +68,10 @@ export {
 } from './errors.js';
 export { MemoryStore } from './memory/memory-store.js';
 export type { ElectionMetrics } from './observability/metrics.js';
+export {
+  type LeaderChange,
+  LeaderObserver,
+  type LeaderObserverEvents,
+  type ObserveLeaderOptions,
+  observeLeader,
+} from './observer/leader-observer.js';

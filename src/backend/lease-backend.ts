@@ -60,6 +60,14 @@ export interface LeaseBackend<Fence = undefined> {
    */
   inspect?(request: InspectRequest): Promise<LeaseStatus>;
 
+  /**
+   * Optional: pushes who leads, as it changes, without campaigning (for `observeLeader` and
+   * `leader-elect watch`). `up` means the push channel works (an observer then reads the lease
+   * once with `inspect`, and polls only while it is down); `leader` events report the holder and
+   * its token as the backend sees them change, in order.
+   */
+  observe?(listener: ObserveListener): WatchHandle;
+
   /** Frees everything the backend holds for this election. Idempotent. */
   close(): Promise<void>;
 }
@@ -169,6 +177,16 @@ export type WatchEvent =
   | { readonly type: 'down'; readonly error?: unknown };
 
 export type WatchListener = (event: WatchEvent) => void;
+
+export type ObserveEvent =
+  /** The holder (null: nobody) and its token, as they changed. */
+  | { readonly type: 'leader'; readonly holder: string | null; readonly token: bigint | null }
+  /** The push channel is established (or back): read the lease once, polling can stop. */
+  | { readonly type: 'up' }
+  /** The push channel is down (it is being re-established): poll meanwhile. */
+  | { readonly type: 'down'; readonly error?: unknown };
+
+export type ObserveListener = (event: ObserveEvent) => void;
 
 export interface WatchHandle {
   /** Stops the watch and frees its resources. Idempotent. */

@@ -9,6 +9,7 @@ import type {
   LeaseNotHeld,
   LeaseStatus,
   Observation,
+  ObserveListener,
   ReleaseRequest,
   WatchHandle,
   WatchListener,
@@ -57,6 +58,8 @@ export class RecordLeaseBackend implements LeaseBackend {
    * it, followers poll every jittered retryPeriod.
    */
   readonly watch?: (listener: WatchListener, context: BackendContext) => WatchHandle;
+  /** Present only when the store can watch (see LeaseBackend.observe). */
+  readonly observe?: (listener: ObserveListener) => WatchHandle;
 
   constructor(
     private readonly store: RecordStore,
@@ -67,6 +70,7 @@ export class RecordLeaseBackend implements LeaseBackend {
     this.description = `${store.description} lease "${name}"`;
     if (store.watch !== undefined) {
       this.watch = (listener, context) => this.openWatch(listener, context);
+      this.observe = (listener) => this.openObserver(listener);
     }
   }
 
@@ -171,7 +175,7 @@ export class RecordLeaseBackend implements LeaseBackend {
     }
 
     const record = this.parse(current);
-    const observed = this.observe(current.version, record, readAt);
+    const observed = this.noteVersion(current.version, record, readAt);
     const holder = record.holderIdentity;
     const ours = holder === identity;
     if (holder !== '' && !ours) {
@@ -223,7 +227,7 @@ export class RecordLeaseBackend implements LeaseBackend {
       return { kind: 'not-held', holder: null, token: null, expiresAt: readAt };
     }
     const record = this.parse(current);
-    const observed = this.observe(current.version, record, readAt);
+    const observed = this.noteVersion(current.version, record, readAt);
     if (record.holderIdentity === '' || record.holderIdentity === identity) {
       // Free, or a write of ours whose answer we lost: try again at once.
       return {
@@ -291,6 +295,52 @@ export class RecordLeaseBackend implements LeaseBackend {
     }
   }
 
+  /** Every version of the record as `leader` events: its holder and token, as stored. */
+  private openObserver(listener: ObserveListener): WatchHandle {
+    this.assertOpen();
+    const watch = this.store.watch;
+    if (watch === undefined) {
+      throw new LeaderElectError(
+        ErrorCode.InvalidOption,
+        `${this.store.description} does not support watches`,
+      );
+    }
+    const inner = watch.call(this.store, this.name, (event) => {
+      if (event.type !== 'record') {
+        listener(event);
+        return;
+      }
+      if (event.record === null) {
+        listener({ type: 'leader', holder: null, token: null });
+        return;
+      }
+      let record: LeaseRecord;
+      try {
+        record = this.parse(event.record);
+      } catch (error) {
+        // Never "nobody leads" for data we cannot read: the observer reads (and reports) it.
+        listener({ type: 'down', error });
+        return;
+      }
+      listener(
+        record.holderIdentity === ''
+          ? { type: 'leader', holder: null, token: null }
+          : {
+              type: 'leader',
+              holder: record.holderIdentity,
+              token: BigInt(record.leaseTransitions),
+            },
+      );
+    });
+    const handle: WatchHandle = {
+      close: () => {
+        if (this.watches.delete(handle)) inner.close();
+      },
+    };
+    this.watches.add(handle);
+    return handle;
+  }
+
   private openWatch(listener: WatchListener, context: BackendContext): WatchHandle {
     this.assertOpen();
     const watch = this.store.watch;
@@ -322,7 +372,7 @@ export class RecordLeaseBackend implements LeaseBackend {
         listener({ type: 'changed' });
         return;
       }
-      const observed = this.observe(event.record.version, record, now);
+      const observed = this.noteVersion(event.record.version, record, now);
       if (record.holderIdentity === context.identity) return;
       if (record.holderIdentity === '') {
         listener({
@@ -359,7 +409,7 @@ export class RecordLeaseBackend implements LeaseBackend {
     clock: Clock,
   ): Observation {
     this.cached = { version: stored.version, record };
-    this.observe(stored.version, record, clock.now());
+    this.noteVersion(stored.version, record, clock.now());
     return {
       kind: 'held',
       token: BigInt(record.leaseTransitions),
@@ -369,7 +419,7 @@ export class RecordLeaseBackend implements LeaseBackend {
     };
   }
 
-  private observe(version: string, record: LeaseRecord, at: number): ObservedVersion {
+  private noteVersion(version: string, record: LeaseRecord, at: number): ObservedVersion {
     if (this.highestTransitions === null || record.leaseTransitions > this.highestTransitions) {
       this.highestTransitions = record.leaseTransitions;
     }

@@ -24,6 +24,7 @@ import type {
   LeaseStatus,
   LocalRenewRequest,
   Observation,
+  ObserveListener,
   ReleaseRequest,
   WatchHandle,
   WatchListener,
@@ -32,6 +33,7 @@ import { type Clock, systemClock } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { Candidacy } from './candidacy.js';
 import { ClientResources } from './client-resources.js';
+import { ElectionObserver } from './election-observer.js';
 import { ElectionRecipe } from './election-recipe.js';
 import { toEtcdError } from './etcd-errors.js';
 import type { EtcdFence } from './fence.js';
@@ -70,6 +72,8 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   /** Foreign keys already reported (see #warnOnce). Created on first use. */
   #warned: Set<string> | null = null;
   #closePromise: Promise<void> | null = null;
+  /** Observers opened with observe(); close() ends them. Created on first use. */
+  #observers: Set<ElectionObserver> | null = null;
 
   constructor(options: EtcdElectionBackendOptions) {
     this.election = options.election;
@@ -163,6 +167,26 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     });
   }
 
+  /** Who leads, pushed as it changes, without campaigning (see election-observer.ts). */
+  observe(listener: ObserveListener): WatchHandle {
+    if (this.#closePromise !== null) throw this.#closedError();
+    const observer = new ElectionObserver(
+      this.#resources,
+      this.#recipe,
+      this.#requestTimeout,
+      listener,
+    );
+    this.#observers ??= new Set();
+    const observers = this.#observers;
+    observers.add(observer);
+    return {
+      close: () => {
+        observer.close();
+        observers.delete(observer);
+      },
+    };
+  }
+
   watch(listener: WatchListener, _context: BackendContext): WatchHandle {
     if (this.#closePromise !== null) throw this.#closedError();
     this.#candidacy.listen(listener);
@@ -185,6 +209,8 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   }
 
   async #shutdown(): Promise<void> {
+    if (this.#observers !== null) for (const observer of this.#observers) observer.close();
+    this.#observers = null;
     if (this.#inFlight !== null) await Promise.allSettled([...this.#inFlight]);
     const scope = scopedSignal(undefined, {
       ms: this.#requestTimeout,

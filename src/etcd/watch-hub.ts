@@ -20,6 +20,8 @@ type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse>;
 
 export interface WatchSpec {
   readonly key: Buffer;
+  /** Watch every key in `[key, rangeEnd)` instead of `key` alone (an election's prefix). */
+  readonly rangeEnd?: Buffer;
   /** Deliver deletions only. */
   readonly deletesOnly: boolean;
   /** First revision to deliver (replays history from there). */
@@ -258,6 +260,9 @@ export class WatchHub {
     this.#write({
       create_request: {
         key: subscription.spec.key,
+        ...(subscription.spec.rangeEnd === undefined
+          ? {}
+          : { range_end: subscription.spec.rangeEnd }),
         // 0: etcd starts the watcher at its current revision + 1 (synced at once).
         start_revision: subscription.startNow ? '0' : start.toString(),
         watch_id: subscription.id,

@@ -93,7 +93,8 @@ describe.skipIf(endpoints === undefined)('observing leader-elect run on etcd', (
     expect(empty.status, empty.stderr).toBe(0);
     expect(JSON.parse(empty.stdout)).toMatchObject({ event: 'status', leader: null, token: null });
 
-    const watch = start(['watch', ...backend, '--json', '--poll-interval', '200ms']);
+    // A poll interval far longer than the test: every change below must be pushed by the watch.
+    const watch = start(['watch', ...backend, '--json', '--poll-interval', '10m']);
     await watch.waitForEvent((e) => e.event === 'leader' && e.leader === null, {
       stream: 'stdout',
     });
@@ -120,7 +121,7 @@ describe.skipIf(endpoints === undefined)('observing leader-elect run on etcd', (
     a.kill('SIGTERM');
     const bStarted = await b.waitForEvent(isStarted, { timeoutMs: 10_000 });
     await jobStarted(log, bStarted.token);
-    // The watch polls etcd (every 200 ms here): let it see b before b goes away.
+    // The watch follows etcd's watch on the election: it sees b before b goes away.
     await watch.waitForEvent((e) => e.event === 'leader' && e.leader === 'b', { stream: 'stdout' });
     b.kill('SIGTERM');
     await b.exited;

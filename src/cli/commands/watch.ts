@@ -1,9 +1,8 @@
-import type { LeaseStatus } from '../../index.js';
+import { type LeaderChange, observeLeader } from '../../index.js';
 import { BACKEND_FLAGS, resolveBackendConfig } from '../backend-config.js';
 import { formatDuration } from '../duration.js';
 import { CliError, ExitCode, exitCodesHelp, usageError } from '../exit-codes.js';
 import { type FlagSpec, formatFlagHelp, parseFlags, wantsHelp } from '../flags.js';
-import { LeaseObserver } from '../lease-observer.js';
 import { backendFailure, messageOf, openBackend } from '../open-backend.js';
 import { createReporter } from '../reporter.js';
 import type { CliIo } from './io.js';
@@ -40,8 +39,10 @@ Usage:
 
 Prints the current leader, then one line on stdout for every change of leader or fencing
 token ("no leader" when the lease is free), until SIGINT/SIGTERM (exit 0). It only observes:
-it never campaigns and can never be mistaken for a candidate. Diagnostics (watch down,
-read errors) go to stderr; while the watch is down the lease is read every --poll-interval.
+it never campaigns and can never be mistaken for a candidate. Changes are pushed by the
+backend (etcd: a watch on the election's keys; Kubernetes: a watch on the Lease) and printed
+as they happen; while that watch is down the lease is read every --poll-interval.
+Diagnostics (watch down, read errors) go to stderr.
 
 Backend:
 ${formatFlagHelp(BACKEND_FLAGS)}
@@ -83,26 +84,28 @@ export async function watchCommand(argv: readonly string[], io: CliIo): Promise<
       `${opened.where} cannot be inspected: this backend has no inspect()`,
     );
   }
-  const observer = new LeaseObserver(opened.backend, {
-    pollMs,
-    requestTimeoutMs: timeout,
-    onChange: (status: LeaseStatus) =>
-      out.event(
-        'leader',
-        { election: opened.name, leader: status.holder, token: status.token },
-        status.holder === null
-          ? 'no leader'
-          : `leader is ${status.holder} (token ${status.token ?? 'unknown'})`,
-      ),
-    onError: (error) =>
-      diagnostics.event('error', { message: messageOf(error) }, `read failed: ${messageOf(error)}`),
-    onWatch: (up) =>
-      diagnostics.event(
-        up ? 'watch-up' : 'watch-down',
-        {},
-        up ? 'watch is up' : `watch is down: reading the lease every ${formatDuration(pollMs)}`,
-      ),
+  const observer = observeLeader(opened.backend, { pollInterval: pollMs, requestTimeout: timeout });
+  observer.on('leader', (change: LeaderChange) =>
+    out.event(
+      'leader',
+      { election: opened.name, leader: change.identity, token: change.token },
+      change.identity === null
+        ? 'no leader'
+        : `leader is ${change.identity} (token ${change.token ?? 'unknown'})`,
+    ),
+  );
+  let started = false; // until the first read answers, its failure is the one line of exit 3
+  observer.on('error', (error) => {
+    if (!started) return;
+    diagnostics.event('error', { message: messageOf(error) }, `read failed: ${messageOf(error)}`);
   });
+  observer.on('push', (up) =>
+    diagnostics.event(
+      up ? 'watch-up' : 'watch-down',
+      {},
+      up ? 'watch is up' : `watch is down: reading the lease every ${formatDuration(pollMs)}`,
+    ),
+  );
   let stop: (signal: NodeJS.Signals) => void = () => {};
   const stopped = new Promise<NodeJS.Signals>((resolve) => {
     stop = resolve;
@@ -111,7 +114,8 @@ export async function watchCommand(argv: readonly string[], io: CliIo): Promise<
   for (const signal of signals) io.process.on(signal, stop);
   try {
     try {
-      await observer.start();
+      await observer.first();
+      started = true;
     } catch (error) {
       throw backendFailure(opened, error);
     }
