@@ -3,13 +3,15 @@
  * - `GET /healthz`: client-go's HealthzAdaptor semantics through `elector.healthz(tolerance)`:
  *   200 `ok` unless we believe we lead but have not renewed for longer than
  *   `leaseDuration + tolerance`, then 500 with the reason.
+ * - `GET /readyz`: `elector.readiness()`: 200 `ready` while the backend answers, 503 with the
+ *   reason while it cannot be reached (before its first answer, after a failed request).
  * - `GET /metrics`: Prometheus text format from prom-client, with `leader-elect/prometheus`'s
  *   metrics (`leader_election_master_status{name}` …) and the process's default metrics.
  * prom-client is loaded only when the endpoint is enabled.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ElectionMetrics, HealthStatus } from '../index.js';
+import type { ElectionMetrics, HealthStatus, Readiness } from '../index.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 export interface MetricsRegistry {
@@ -65,6 +67,8 @@ export interface HealthServerOptions {
   readonly address: string;
   readonly port: number;
   readonly health: () => HealthStatus;
+  /** For /readyz (absent: 404). */
+  readonly readiness?: () => Readiness;
   readonly registry: MetricsRegistry;
 }
 
@@ -122,12 +126,18 @@ async function handle(
         );
       return;
     }
+    if (path === '/readyz' && options.readiness !== undefined) {
+      const readiness = options.readiness();
+      if (readiness.ready) reply(response, 200, 'text/plain; charset=utf-8', 'ready\n');
+      else reply(response, 503, 'text/plain; charset=utf-8', `not ready: ${readiness.reason}\n`);
+      return;
+    }
     if (path === '/metrics') {
       const body = await options.registry.metrics();
       reply(response, 200, options.registry.contentType, body);
       return;
     }
-    reply(response, 404, 'text/plain; charset=utf-8', 'not found: try /healthz or /metrics\n');
+    reply(response, 404, 'text/plain; charset=utf-8', 'not found: try /healthz, /readyz or /metrics\n');
   } catch (error) {
     reply(response, 500, 'text/plain; charset=utf-8', `internal error: ${String(error)}\n`);
   }

@@ -1,10 +1,32 @@
+import { noop } from 'cockatiel';
 import { describe, expect, test } from 'vitest';
 import {
   createPrometheus,
   loadPrometheus,
   startHealthServer,
 } from '../../src/cli/health-server.js';
-import { LeaderElector, MemoryStore } from '../../src/index.js';
+import {
+  ErrorCode,
+  LeaderElectError,
+  LeaderElector,
+  type LeaseBackend,
+  MemoryStore,
+} from '../../src/index.js';
+
+/** Resolves once the elector's readiness is `ready` (and its reason matches), by its event. */
+function waitForReadiness(elector: LeaderElector, ready: boolean, reason: RegExp): Promise<void> {
+  const matches = () =>
+    elector.readiness().ready === ready && reason.test(elector.readiness().reason);
+  if (matches()) return Promise.resolve();
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!matches()) return;
+      elector.off('readiness', check);
+      resolve();
+    };
+    elector.on('readiness', check);
+  });
+}
 
 describe('--health-port endpoint', () => {
   test('/healthz follows elector.healthz; /metrics is Prometheus text with the election metrics', async () => {
@@ -62,6 +84,55 @@ describe('--health-port endpoint', () => {
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200); // not leading: healthy
       const after = await (await fetch(`${server.url}/metrics`)).text();
       expect(after).toContain('leader_election_master_status{name="jobs"} 0');
+    } finally {
+      await elector.stop();
+      await server.close();
+    }
+  });
+
+  test('/readyz: 503 with the reason while the backend cannot be reached, 200 once it answers', async () => {
+    const prometheus = createPrometheus(await loadPrometheus(), 'ready');
+    const store = new MemoryStore();
+    const inner = store.lease('ready');
+    let reachable = false;
+    const backend: LeaseBackend = {
+      description: 'flaky',
+      attempt: async (request) => {
+        if (!reachable)
+          throw new LeaderElectError(ErrorCode.BackendUnavailable, 'connection refused');
+        return inner.attempt(request);
+      },
+      release: (request) => inner.release(request),
+      close: () => inner.close(),
+    };
+    const elector = new LeaderElector({
+      backend,
+      identity: 'a',
+      leaseDuration: 600,
+      renewDeadline: 400,
+      retryPeriod: 100,
+      policy: noop,
+    });
+    elector.on('error', () => {});
+    const server = await startHealthServer({
+      address: '127.0.0.1',
+      port: 0,
+      health: () => elector.healthz(),
+      readiness: () => elector.readiness(),
+      registry: prometheus.registry,
+    });
+    try {
+      void elector.run();
+      await waitForReadiness(elector, false, /connection refused/);
+      const notReady = await fetch(`${server.url}/readyz`);
+      expect(notReady.status).toBe(503);
+      expect(await notReady.text()).toBe('not ready: connection refused\n');
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200); // a follower is healthy
+      reachable = true;
+      await elector.waitForLeadership({ signal: AbortSignal.timeout(5_000) });
+      const ready = await fetch(`${server.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.text()).toBe('ready\n');
     } finally {
       await elector.stop();
       await server.close();

@@ -63,7 +63,7 @@ const HEALTH_FLAGS: readonly FlagSpec[] = [
     name: 'health-port',
     kind: 'port',
     value: 'PORT',
-    help: 'serve /healthz and /metrics on this port (0: any free port, printed at start)',
+    help: 'serve /healthz, /readyz and /metrics on this port (0: any free port, printed at start)',
   },
   {
     name: 'health-address',
@@ -265,6 +265,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
         address: flags.string('health-address') ?? '127.0.0.1',
         port: healthPort,
         health: () => running.healthz(tolerance),
+        readiness: () => running.readiness(),
         registry: prometheus.registry,
       });
     }
