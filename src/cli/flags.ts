@@ -97,7 +97,13 @@ export function parseFlags(
       continue;
     }
     if (!arg.startsWith('--')) {
-      throw usageError(`unknown flag ${arg}; flags are long (--name), ${helpHint}`);
+      // After a bare word this is most likely the command's own flag: `run sh -c '…'`.
+      const afterWord = positionals.length > 0;
+      throw usageError(
+        afterWord
+          ? `unknown flag ${arg} after "${positionals.join(' ')}": put the command and its flags after --, e.g. leader-elect ${command} [options] -- ${[...positionals, arg].join(' ')} …`
+          : `unknown flag ${arg}; flags are long (--name), ${helpHint}`,
+      );
     }
     const body = arg.slice(2);
     const eq = body.indexOf('=');
@@ -115,8 +121,12 @@ export function parseFlags(
     }
     if (spec === undefined) {
       const suggestion = suggest(rawName, specs);
+      const afterWord =
+        positionals.length > 0
+          ? `; if it is the command's, put the command after --: leader-elect ${command} [options] -- ${positionals.join(' ')} ${arg} …`
+          : '';
       throw usageError(
-        `unknown flag --${rawName}${suggestion === undefined ? '' : ` (did you mean --${suggestion}?)`}; ${helpHint}`,
+        `unknown flag --${rawName}${suggestion === undefined ? '' : ` (did you mean --${suggestion}?)`}${afterWord}; ${helpHint}`,
       );
     }
 

@@ -137,7 +137,12 @@ async function handle(
       reply(response, 200, options.registry.contentType, body);
       return;
     }
-    reply(response, 404, 'text/plain; charset=utf-8', 'not found: try /healthz, /readyz or /metrics\n');
+    reply(
+      response,
+      404,
+      'text/plain; charset=utf-8',
+      'not found: try /healthz, /readyz or /metrics\n',
+    );
   } catch (error) {
     reply(response, 500, 'text/plain; charset=utf-8', `internal error: ${String(error)}\n`);
   }

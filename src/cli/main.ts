@@ -5,6 +5,11 @@ import { ExitCode } from './exit-codes.js';
 /** If something still holds the event loop after the command is done, exit anyway. */
 const LINGER_MS = 3_000;
 
+// Deprecation warnings are for the developers of the code that triggers them, not for users of
+// a command: grpc-js sets the TLS server name to an IP address for an https://127.0.0.1
+// endpoint (DEP0123), which would print two lines of noise above the one line that matters.
+process.noDeprecation = true;
+
 // A closed pipe on our output (`| head`) must not crash us while a command runs.
 process.stdout.on('error', () => {});
 process.stderr.on('error', () => {});

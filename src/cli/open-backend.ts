@@ -3,7 +3,9 @@
  * neither etcd3 nor @kubernetes/client-node for the other, and checks that it answers before
  * anything is campaigned for or run.
  */
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { hasErrorCode, isLeaderElectError, type LeaseBackend } from '../index.js';
 import type { BackendConfig, EtcdConfig, KubernetesConfig } from './backend-config.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
@@ -19,6 +21,7 @@ export interface OpenedBackend {
 type KubeConfig = import('@kubernetes/client-node').KubeConfig;
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 /**
  * @param onWarning non-fatal findings of the backend (e.g. foreign keys under an etcd election).
@@ -82,6 +85,7 @@ async function openKubernetes(config: KubernetesConfig): Promise<OpenedBackend> 
     '@kubernetes/client-node',
   );
   const kubeConfig = new client.KubeConfig();
+  if (config.kubeconfig === null) await requireSomeKubeconfig();
   try {
     if (config.kubeconfig === null) kubeConfig.loadFromDefault();
     else kubeConfig.loadFromFile(config.kubeconfig);
@@ -111,6 +115,33 @@ async function openKubernetes(config: KubernetesConfig): Promise<OpenedBackend> 
     name: `${namespace}/${config.leaseName}`,
     where: `Kubernetes Lease ${namespace}/${config.leaseName}`,
   };
+}
+
+/**
+ * @kubernetes/client-node's `loadFromDefault()` falls back to `http://localhost:8080` when it
+ * finds no configuration at all, and the first request then fails with a message about HTTP:
+ * say instead that there is none, and where we looked (the places loadFromDefault reads).
+ */
+async function requireSomeKubeconfig(): Promise<void> {
+  const fromEnv = process.env.KUBECONFIG ?? '';
+  if (fromEnv.trim() !== '') return;
+  const home = join(homedir(), '.kube', 'config');
+  const inCluster =
+    (process.env.KUBERNETES_SERVICE_HOST ?? '') !== '' && (await exists(SERVICE_ACCOUNT_TOKEN));
+  if (inCluster || (await exists(home))) return;
+  throw new CliError(
+    ExitCode.Backend,
+    `no kubeconfig found: $KUBECONFIG is not set, ${home} does not exist, and this is not a pod (no KUBERNETES_SERVICE_HOST and service account token ${SERVICE_ACCOUNT_TOKEN}); pass --kubeconfig FILE`,
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function defaultNamespace(kubeConfig: KubeConfig): Promise<string> {
@@ -210,7 +241,10 @@ export function backendFailure(opened: Pick<OpenedBackend, 'where'>, error: unkn
       hint = 'grant the user read and write access to the election';
       break;
     case 'LE_TLS_ERROR':
-      hint = 'check --cacert, --cert and --key';
+      hint =
+        isLeaderElectError(error) && error.details.cause === 'tls-not-spoken'
+          ? 'check the scheme in --endpoints (http:// or https://)'
+          : 'check --cacert, --cert and --key';
       break;
     case 'LE_INVALID_NAME':
     case 'LE_INVALID_OPTION':

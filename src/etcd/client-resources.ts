@@ -6,13 +6,14 @@
  */
 import type { Etcd3, IOptions } from 'etcd3';
 import type { Clock } from '../clock.js';
+import { connectionCause } from '../connection-cause.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { type CallOptions, unary } from './grpc-call.js';
 import { KeyChecker } from './key-checker.js';
 import { LeaseSession } from './lease-session.js';
 import { Members } from './members.js';
 import { type Lane, RequestGate } from './request-gate.js';
-import { diagnoseTls } from './tls-diagnosis.js';
+import { diagnoseTls, probeTcp } from './tls-diagnosis.js';
 import { WatchHub } from './watch-hub.js';
 
 /** Connection failures whose cause gRPC may have lost; a TLS handshake can tell. */
@@ -48,6 +49,8 @@ export class ClientResources {
   readonly #sessions = new Set<LeaseSession>();
   #references = 0;
   #diagnosis: { readonly at: number; readonly verdict: Promise<string | null> } | null = null;
+  /** The last failure whose message named its cause (see connection-cause.ts). */
+  #lastCause: { readonly text: string; readonly at: number } | null = null;
 
   private constructor(client: Etcd3, options: ClientResourceOptions) {
     this.client = client;
@@ -131,20 +134,22 @@ export class ClientResources {
    * the client's credentials fails. Other errors are returned as they are.
    */
   async refine(error: unknown): Promise<unknown> {
-    if (
-      !(error instanceof LeaderElectError) ||
-      error.code !== ErrorCode.BackendUnavailable ||
-      !OPAQUE_CONNECTION_FAILURE.test(error.message)
-    ) {
+    if (!(error instanceof LeaderElectError) || error.code !== ErrorCode.BackendUnavailable) {
       return error;
     }
+    if (error.details.cause !== undefined) {
+      this.#lastCause = { text: String(error.message), at: this.clock.now() };
+      return error;
+    }
+    if (!OPAQUE_CONNECTION_FAILURE.test(error.message)) return error;
     // etcd3 keeps its options on the client (a protected field): read the TLS material there,
     // so clients passed in by the user are diagnosed too.
     const options = (this.client as unknown as { options?: IOptions }).options;
     const credentials = options?.credentials;
     const hosts = options?.hosts;
     const endpoint = this.endpoints[0] ?? (typeof hosts === 'string' ? hosts : hosts?.[0]);
-    if (credentials === undefined || endpoint === undefined) return error;
+    if (endpoint === undefined) return error;
+    if (credentials === undefined) return this.#withCause(error, endpoint);
     const now = this.clock.now();
     if (this.#diagnosis === null || now - this.#diagnosis.at > DIAGNOSIS_TTL_MS) {
       this.#diagnosis = {
@@ -158,6 +163,30 @@ export class ClientResources {
       ErrorCode.TlsError,
       `TLS handshake with etcd at ${endpoint} failed (${verdict}); check the CA certificate and the client certificate and key`,
       { cause: error, transient: false },
+    );
+  }
+
+  /**
+   * An opaque failure ("circuit breaker is open", "No connection established" without detail)
+   * with the cause a recent failure named, or that a direct TCP connection shows.
+   */
+  async #withCause(error: LeaderElectError, endpoint: string): Promise<LeaderElectError> {
+    const now = this.clock.now();
+    const last = this.#lastCause;
+    if (last !== null && now - last.at < DIAGNOSIS_TTL_MS) {
+      return new LeaderElectError(ErrorCode.BackendUnavailable, last.text, {
+        cause: error,
+        transient: true,
+      });
+    }
+    const probed = await probeTcp(endpoint, DIAGNOSIS_TIMEOUT_MS);
+    const cause = probed === null ? null : connectionCause(probed);
+    if (cause === null) return error;
+    const where = error.message.slice(0, Math.max(0, error.message.indexOf(': etcd')));
+    return new LeaderElectError(
+      ErrorCode.BackendUnavailable,
+      `${where === '' ? 'etcd' : `${where}: etcd`} at ${endpoint} is unavailable: ${cause.text}`,
+      { cause: error, transient: true, details: { cause: cause.kind } },
     );
   }
 

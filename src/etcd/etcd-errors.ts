@@ -12,6 +12,7 @@ import {
   GRPCUnauthenticatedError,
   isRecoverableError,
 } from 'etcd3';
+import { connectionCause } from '../connection-cause.js';
 import { ErrorCode, isLeaderElectError, LeaderElectError } from '../errors.js';
 
 export interface ErrorContext {
@@ -88,6 +89,14 @@ export function toEtcdError(error: unknown, context: ErrorContext): LeaderElectE
       },
     );
   }
+  const cause = connectionCause(message);
+  if (cause?.kind === 'tls-not-spoken' || cause?.kind === 'certificate') {
+    return new LeaderElectError(ErrorCode.TlsError, `${where}: ${cause.text}`, {
+      cause: error,
+      transient: false,
+      details: { cause: cause.kind },
+    });
+  }
   if (TLS_FAILURE.test(message)) {
     return new LeaderElectError(
       ErrorCode.TlsError,
@@ -105,8 +114,14 @@ export function toEtcdError(error: unknown, context: ErrorContext): LeaderElectE
   ) {
     return new LeaderElectError(
       ErrorCode.BackendUnavailable,
-      `${where}: etcd${endpoints} is unavailable (${firstLine(message)})`,
-      { cause: error, transient: true },
+      cause === null
+        ? `${where}: etcd${endpoints} is unavailable (${firstLine(message)})`
+        : `${where}: etcd${endpoints} is unavailable: ${cause.text}`,
+      {
+        cause: error,
+        transient: true,
+        ...(cause === null ? {} : { details: { cause: cause.kind } }),
+      },
     );
   }
   return new LeaderElectError(ErrorCode.BackendError, `${where}: etcd failed: ${message}`, {

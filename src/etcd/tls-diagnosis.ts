@@ -4,7 +4,7 @@
  * tells whether TLS is the cause: wrong CA, missing or rejected client certificate. Run only
  * after a connection failure, at most once per interval, bounded in time.
  */
-import { isIP } from 'node:net';
+import { connect as connectTcp, isIP } from 'node:net';
 import { connect } from 'node:tls';
 
 export interface TlsCredentials {
@@ -77,4 +77,27 @@ function parseEndpoint(endpoint: string): { host: string; port: number } {
   const url = new URL(withScheme);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   return { host, port: url.port === '' ? 2379 : Number(url.port) };
+}
+
+/**
+ * A plain TCP connection to `endpoint`: resolves with Node's error message when it fails
+ * (`connect ECONNREFUSED 127.0.0.1:1`, `getaddrinfo ENOTFOUND host`), `timed out` when it hangs,
+ * or null when it connects. For a failure whose message lost its cause (etcd3's circuit breaker).
+ */
+export function probeTcp(endpoint: string, timeoutMs: number): Promise<string | null> {
+  const { host, port } = parseEndpoint(endpoint);
+  return new Promise((resolve) => {
+    const socket = connectTcp({ host, port });
+    const finish = (verdict: string | null) => {
+      clearTimeout(deadline);
+      socket.destroy();
+      resolve(verdict);
+    };
+    const deadline = setTimeout(
+      () => finish(`connect ETIMEDOUT ${host}:${port} (timed out)`),
+      timeoutMs,
+    );
+    socket.once('connect', () => finish(null));
+    socket.once('error', (error) => finish(error.message));
+  });
 }

@@ -1,3 +1,4 @@
+import { connectionCause } from '../connection-cause.js';
 import { ErrorCode, isLeaderElectError, LeaderElectError } from '../errors.js';
 
 /** The RBAC verbs we use on leases.coordination.k8s.io. */
@@ -143,10 +144,20 @@ export function networkError(error: unknown, ctx: RequestContext): LeaderElectEr
       { cause: error, details },
     );
   }
+  const cause = connectionCause(`${code} ${message}`);
+  if (cause?.kind === 'tls-not-spoken' || cause?.kind === 'certificate') {
+    return new LeaderElectError(
+      ErrorCode.TlsError,
+      `TLS with the apiserver at ${ctx.server} failed when trying to ${ctx.verb} ${target(ctx)}: ${cause.text}`,
+      { cause: error, details: { ...details, cause: cause.kind } },
+    );
+  }
   return new LeaderElectError(
     ErrorCode.BackendUnavailable,
     `cannot reach the apiserver at ${ctx.server} to ${ctx.verb} ${target(ctx)}` +
-      `${code === '' ? '' : ` (${code})`}: ${message}`,
-    { cause: error, details },
+      (cause === null
+        ? `${code === '' ? '' : ` (${code})`}: ${message}`
+        : `: ${cause.text} [${message}]`),
+    { cause: error, details: cause === null ? details : { ...details, cause: cause.kind } },
   );
 }

@@ -141,3 +141,14 @@ describe.skipIf(endpoints === undefined)('observing leader-elect run on etcd', (
     expect(seen).toEqual([`a:${String(aStarted.token)}`, `b:${String(bStarted.token)}`]);
   });
 });
+
+describe.skipIf(endpoints === undefined)('a scheme that does not match the server', () => {
+  test('https:// to a plain etcd: one line saying the server does not speak TLS (no deprecation noise)', () => {
+    const url = endpoints[0]!.replace('http://', 'https://');
+    const result = runCli(['status', '--backend', 'etcd', '--endpoints', url, '--election', 'tls']);
+    expect(result.status, result.stderr).toBe(3);
+    expect(lines(result.stderr)).toHaveLength(1);
+    expect(result.stderr).toContain('the server does not speak TLS on that port: use http://');
+    expect(result.stderr).toContain('check the scheme in --endpoints');
+  });
+});
