@@ -31,12 +31,13 @@ import { ElectionWatches, type WatchesOwner } from './election-watches.js';
 import { isLeaseNotFound } from './etcd-errors.js';
 import { type EtcdFence, EtcdTermFence } from './fence.js';
 import {
-  defaultMaxKeepaliveAge,
+  backgroundInterval,
   keepaliveNotBefore,
   keepFreshSince,
   mayLeadWithoutReading,
   onClock,
   proofTooOld,
+  renewalProofAge,
   shortcutProofAge,
 } from './keepalive-rules.js';
 import { candidateKey } from './keys.js';
@@ -103,10 +104,28 @@ export class Candidacy implements WatchesOwner {
     this.#watches = new ElectionWatches(options.resources.hub, this.#clock, this);
   }
 
-  /** The elector's timings (see {@link defaultMaxKeepaliveAge}). */
+  /** The elector's timings (see {@link renewalProofAge}). */
   configure(timings: ElectionTimings): void {
     this.#timings = timings;
-    if (!this.#maxAgeFixed) this.#maxKeepaliveAge = defaultMaxKeepaliveAge(timings);
+    if (!this.#maxAgeFixed) {
+      // The session's cadence for a lease of this election's TTL; with other elections on the
+      // session it can only be shorter (see lease-session.ts), never longer.
+      const ttlSeconds = sessionTtl(timings.leaseDurationMs);
+      const cadence = backgroundInterval(ttlSeconds, timings.renewDeadlineMs);
+      this.#maxKeepaliveAge = renewalProofAge(timings, cadence);
+    }
+  }
+
+  /**
+   * The oldest keepalive a renewal starting at `startedAt` may reuse. A `maxKeepaliveAge` set by
+   * the user keeps its documented rule (sent since the election's previous attempt, and at most
+   * that old); the derived one lets renewals ride on the session's background keepalive.
+   */
+  #renewalNotBefore(startedAt: number): number {
+    if (this.#maxAgeFixed || this.#maxKeepaliveAge === undefined) {
+      return keepaliveNotBefore(startedAt, this.#previousAttemptAt, this.#maxKeepaliveAge);
+    }
+    return startedAt - this.#maxKeepaliveAge;
   }
 
   /** Where watch events go (the elector's listener), or nowhere. */
@@ -358,7 +377,7 @@ export class Candidacy implements WatchesOwner {
       return null;
     }
     const startedAt = this.#clock.now();
-    const notBefore = keepaliveNotBefore(startedAt, this.#previousAttemptAt, this.#maxKeepaliveAge);
+    const notBefore = this.#renewalNotBefore(startedAt);
     const ack = session.acknowledgedSince(notBefore);
     if (ack === null || ack.generation !== campaign.generation) return null;
     this.#previousAttemptAt = startedAt;
@@ -387,7 +406,7 @@ export class Candidacy implements WatchesOwner {
 
   async renew(request: AttemptRequest, signal: AbortSignal): Promise<Observation<EtcdFence>> {
     const startedAt = this.#clock.now();
-    const notBefore = keepaliveNotBefore(startedAt, this.#previousAttemptAt, this.#maxKeepaliveAge);
+    const notBefore = this.#renewalNotBefore(startedAt);
     this.#previousAttemptAt = startedAt;
     const campaign = this.#campaign;
     const session = this.#session;
@@ -491,8 +510,7 @@ export class Candidacy implements WatchesOwner {
 
   #sessionFor(leaseDurationMs: number): LeaseSession {
     if (this.#session !== null && !this.#session.closed) return this.#session;
-    // etcd leases have whole-second TTLs: round up, so the lease is never shorter than asked.
-    const ttlSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1_000));
+    const ttlSeconds = sessionTtl(leaseDurationMs);
     const session = this.#resources.sessionFor(
       this.#recipe.election,
       ttlSeconds,
@@ -537,6 +555,11 @@ export class Candidacy implements WatchesOwner {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** etcd leases have whole-second TTLs: round up, so the lease is never shorter than asked. */
+function sessionTtl(leaseDurationMs: number): number {
+  return Math.max(1, Math.ceil(leaseDurationMs / 1_000));
+}
 
 function held(campaign: CampaignKey, sentAt: number, ttlSeconds: number): LeaseHeld<EtcdFence> {
   return {

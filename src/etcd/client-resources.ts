@@ -120,7 +120,7 @@ export class ClientResources {
         members: this.members,
         clientClosed: () => isClientClosed(this.client),
         forget: (ended) => this.#sessions.delete(ended),
-        noteRevision: (revision) => this.hub.noteRevision(revision),
+        noteRevision: (revision, member) => this.hub.noteRevision(revision, member),
       },
       ttlSeconds,
     );

@@ -27,8 +27,11 @@ export interface ChannelHost {
   readonly clock: Clock;
   /** Absent in unit tests of the session: etcd3 chooses the member then. */
   readonly members?: Members;
-  /** A store revision seen in a response header (keeps the watch hub's probe informed). */
-  noteRevision?(revision: bigint): void;
+  /**
+   * A store revision seen in a keepalive answer of `member` (keeps the watch hub's probe
+   * informed; null when etcd3 chose the member).
+   */
+  noteRevision?(revision: bigint, member: string | null): void;
 }
 
 export class KeepaliveChannel {
@@ -147,7 +150,7 @@ export class KeepaliveChannel {
   #onResponse(stream: KeepaliveStream, response: ILeaseKeepAliveResponse): void {
     if (stream !== this.#stream) return;
     if (response.header?.revision !== undefined) {
-      this.#host.noteRevision?.(BigInt(response.header.revision));
+      this.#host.noteRevision?.(BigInt(response.header.revision), this.#member);
     }
     this.#host.members?.trust(this.#member);
     if (this.#avoid === this.#member) this.#avoid = null;

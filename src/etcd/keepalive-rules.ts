@@ -36,6 +36,25 @@ export function defaultMaxKeepaliveAge(timings: ElectionTimings): number {
 }
 
 /**
+ * The oldest keepalive a renewal may reuse when `maxKeepaliveAge` was not set: at least
+ * {@link defaultMaxKeepaliveAge}, raised to 1.2 background intervals of the session as long as a
+ * term proved by a keepalive that old still outlives the next two renewals (jittered). Then a
+ * lone leader's renewals ride on the session's own background keepalive (every
+ * {@link backgroundInterval}) instead of sending one per two renewals: measured at 15 s / 10 s /
+ * 2 s, 0.20 keepalives/s for the leader instead of 0.25-0.27, which is what puts a leader and a
+ * follower at Go's 0.40 (issue 15). Safety does not depend on the age (a term ends at the proof's
+ * send time + renewDeadline, before the lease can expire); only how much of the term is left
+ * after a renewal does: at least `2 × 1.2 × retryPeriod`.
+ */
+export function renewalProofAge(timings: ElectionTimings, backgroundIntervalMs: number): number {
+  const ridesOnBackground = Math.min(
+    RENEWAL_JITTER * backgroundIntervalMs,
+    timings.renewDeadlineMs - 2 * RENEWAL_JITTER * timings.retryPeriodMs,
+  );
+  return Math.max(defaultMaxKeepaliveAge(timings), ridesOnBackground);
+}
+
+/**
  * How old the proof of a campaign that leads without reading the election may be: enough to
  * leave the term one retryPeriod for its first renewal. (Right after a handoff the etcd leader
  * applies the old leader's writes before it answers a keepalive, which would double the handoff
@@ -184,4 +203,45 @@ export function mayLeadWithoutReading(view: ShortcutView): boolean {
     view.keyKnown &&
     view.ownWatchVouches
   );
+}
+
+/** What the watch stream's liveness probe looks at (see {@link watchProbe}). */
+export interface WatchProbeView {
+  readonly now: number;
+  /** Highest store revision seen in any response of the client (the keepalives' included). */
+  readonly knownRevision: bigint;
+  /** Highest revision a progress answer of this stream vouched for: all events up to it came. */
+  readonly confirmedRevision: bigint;
+  /** Highest start revision of the stream's live watchers, or null when none is live. */
+  readonly neededRevision: bigint | null;
+  /** When the stream last delivered anything. */
+  readonly lastHeardAt: number;
+  /** When the current round of probing sent its progress request, or null. */
+  readonly probingSince: number | null;
+  /** Silence before a probe, and how long a probe may go without a confirming answer. */
+  readonly probeMs: number;
+}
+
+export type WatchProbeAction = 'quiet' | 'wait' | 'send' | 'reset';
+
+/**
+ * Whether to probe the watch stream with a progress request. A watch can only hide an event if
+ * the store moved: so a stream silent for `probeMs` is probed only while some response of the
+ * client (a keepalive, which the session sends anyway, or a read) has shown a store revision past
+ * the last one the stream's own progress answers vouched for — and past every watcher's start
+ * revision, since etcd answers a progress request only then. An idle election costs no probe at
+ * all (before: one progress request per probe interval per quiet stream). A stream whose member
+ * is stuck, paused or cut off is reset `probeMs` after the probe, and so is one that answers with
+ * an older revision than the probe had to confirm (a lagging or partitioned member).
+ */
+export function watchProbe(view: WatchProbeView): WatchProbeAction {
+  const mayHide =
+    view.neededRevision !== null &&
+    view.knownRevision >= view.neededRevision &&
+    view.knownRevision > view.confirmedRevision;
+  if (!mayHide) return 'quiet';
+  if (view.probingSince !== null) {
+    return view.now - view.probingSince >= view.probeMs ? 'reset' : 'wait';
+  }
+  return view.now - view.lastHeardAt >= view.probeMs ? 'send' : 'wait';
 }

@@ -62,8 +62,8 @@ export interface SessionHost {
   /** The etcd3 client was closed by its owner: stop keeping the lease alive. */
   clientClosed(): boolean;
   forget(session: LeaseSession): void;
-  /** A store revision seen in a response header (keeps the watch hub's liveness probe informed). */
-  noteRevision?(revision: bigint): void;
+  /** A store revision seen in a keepalive answer of `member` (see keepalive-channel.ts). */
+  noteRevision?(revision: bigint, member: string | null): void;
 }
 
 /** How often an abandoned lease is revoked again until it must have expired on the server. */

@@ -9,6 +9,10 @@
  * those that have not failed us lately (in random order, to spread the load), then those that
  * did (the one that failed longest ago first), and the one the caller asks to avoid last.
  *
+ * The keepalive and watch streams go to the same member while it serves them (`affinity`): a
+ * keepalive answered by the watch's member then vouches for the watch, so an idle election
+ * needs no watch probes, and a keepalive that times out moves the watch too (watch-hub.ts).
+ *
  * This uses etcd3's connection pool (`withConnection` with our own order of its hosts, which keeps
  * etcd3's credentials, auth token and per-member circuit breakers); when etcd3's internals are
  * not what this expects, it falls back to etcd3's own random choice.
@@ -48,6 +52,9 @@ export class Members {
   readonly #clock: Clock;
   /** Member → clock reading when it last failed us. */
   readonly #suspects = new Map<string, number>();
+  readonly #suspectListeners: ((member: string) => void)[] = [];
+  /** The member the session's streams share (see the module comment), while not suspected. */
+  #affinity: string | null = null;
 
   constructor(client: Etcd3, clock: Clock) {
     this.#pool = poolOf(client);
@@ -78,7 +85,7 @@ export class Members {
         member = resource.host;
         return open(client, metadata, resource.host);
       },
-      this.#order(pool, avoid),
+      this.#order(pool, avoid, service !== 'KV'),
     );
     return { value, member };
   }
@@ -117,7 +124,18 @@ export class Members {
 
   /** `member` failed us (an error, a timeout, silence): try the others first for a while. */
   suspect(member: string | null): void {
-    if (member !== null) this.#suspects.set(member, this.#clock.now());
+    if (member === null) return;
+    this.#suspects.set(member, this.#clock.now());
+    if (this.#affinity === member) this.#affinity = null;
+    for (const listener of this.#suspectListeners) listener(member);
+  }
+
+  /**
+   * Calls `listener` whenever a request or stream of this client finds a member failing, so that
+   * the client's other streams on it move too (the watch stream, when a keepalive timed out).
+   */
+  onSuspect(listener: (member: string) => void): void {
+    this.#suspectListeners.push(listener);
   }
 
   /** `member` answered: it is as good as any again. */
@@ -125,15 +143,22 @@ export class Members {
     if (member !== null) this.#suspects.delete(member);
   }
 
-  *#order(pool: Pool, avoid: string | null): Generator<PoolHost, void, unknown> {
+  *#order(pool: Pool, avoid: string | null, streams: boolean): Generator<PoolHost, void, unknown> {
     const now = this.#clock.now();
+    const affinity = streams ? this.#affinity : null;
     const rank = (host: PoolHost): number => {
       if (host.host === avoid) return Number.POSITIVE_INFINITY;
       const failedAt = this.#suspects.get(host.host);
-      if (failedAt === undefined || now - failedAt > SUSPECT_MS) return -1;
+      if (failedAt === undefined || now - failedAt > SUSPECT_MS) {
+        return host.host === affinity ? -2 : -1;
+      }
       return failedAt;
     };
     const hosts = shuffle([...pool.hosts]).sort((a, b) => rank(a) - rank(b));
+    // The first stream of the session picks the member the others follow.
+    if (streams && this.#affinity === null && hosts[0] !== undefined && hosts[0].host !== avoid) {
+      this.#affinity = hosts[0].host;
+    }
     // etcd3 asks for as many hosts as it has, skipping those whose circuit breaker is open.
     for (;;) yield* hosts;
   }

@@ -4,8 +4,12 @@
  *
  * - The stream carries `hasleader: true`: a member that loses its raft leader cancels it
  *   ("etcdserver: no leader") and we reconnect, possibly to another member.
- * - A stream that goes quiet is probed with a progress request; no answer within the probe
- *   interval means the member is stuck (paused, half-open TCP): the stream is reset.
+ * - When the store moved past what the stream vouched for (a keepalive or read of this client
+ *   saw a newer revision), the stream is probed with a progress request; no answer at that
+ *   revision within the probe interval means the member is stuck, paused, cut off or behind:
+ *   the stream is reset (keepalive-rules.ts `watchProbe`). An idle election costs no probe.
+ * - A member that failed another request of this client (a keepalive timed out on it) is
+ *   suspect: a stream on it is reset at once (members.ts `onSuspect`).
  * - After a reconnect every subscription is re-created from the revision after the last event
  *   it delivered, so no event is lost or repeated.
  */
@@ -14,6 +18,7 @@ import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { toEtcdError } from './etcd-errors.js';
 import { streamOptions } from './grpc-call.js';
+import { watchProbe } from './keepalive-rules.js';
 import type { Members } from './members.js';
 
 type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse>;
@@ -130,7 +135,11 @@ export class WatchHub {
   /** An election has set the interval (from then on it only goes down). */
   #probeSet = false;
   #lastHeardAt = 0;
-  #probeSentAt: number | null = null;
+  /** Highest revision a progress answer of the current stream vouched for. */
+  #confirmedRevision = 0n;
+  /** The current probe: when it was sent, and the revision its answer must reach. */
+  #probingSince: number | null = null;
+  #probeTarget = 0n;
 
   readonly #clientClosed: () => boolean;
   readonly #clock: Clock;
@@ -152,6 +161,21 @@ export class WatchHub {
     this.#clientClosed = clientClosed;
     this.#clock = clock;
     this.#members = members;
+    members?.onSuspect((member) => {
+      // Another request of this client found our stream's member stuck: do not wait for the
+      // probe to find out (the keepalive timed out on it, so it would not answer either).
+      const stream = this.#stream;
+      if (stream !== null && member === this.#member) {
+        this.#onBroken(
+          stream,
+          new LeaderElectError(
+            ErrorCode.BackendUnavailable,
+            `watch: etcd member ${member} failed another request of this client (reconnecting)`,
+            { transient: true },
+          ),
+        );
+      }
+    });
   }
 
   /** True while the stream is connected. */
@@ -217,7 +241,8 @@ export class WatchHub {
         this.#state = 'open';
         this.#streamGeneration++;
         this.#lastHeardAt = this.#clock.now();
-        this.#probeSentAt = null;
+        this.#confirmedRevision = 0n;
+        this.#endProbing();
         stream.on('data', (response) => this.#onData(stream, response));
         stream.on('error', (error) => this.#onBroken(stream, error));
         stream.on('end', () => this.#onBroken(stream, new Error('etcd watch stream ended')));
@@ -288,9 +313,35 @@ export class WatchHub {
     return this.#streamGeneration;
   }
 
-  /** Records a store revision seen in any response header of this client. */
-  noteRevision(revision: bigint): void {
+  /**
+   * Records a store revision seen in any response header of this client; `member` is the member
+   * that answered, when known. A keepalive answered by the member our stream runs on vouches for
+   * the stream up to that revision, as a progress answer would: that member has applied the
+   * revision (the header is its own), so its synced watchers were handed every event up to it,
+   * and both streams share its one HTTP/2 connection — a member paused, cut off or without a
+   * raft leader fails the keepalive too (keepalives are forwarded to the raft leader). This is
+   * liveness only: nothing safe depends on it, and a stream that is stuck on a healthy member is
+   * still found by the probe once the store moves on another member's answer.
+   */
+  noteRevision(revision: bigint, member: string | null = null): void {
     if (revision > this.#knownRevision) this.#knownRevision = revision;
+    if (
+      member !== null &&
+      member === this.#member &&
+      this.#state === 'open' &&
+      revision > this.#confirmedRevision &&
+      this.#allSynced()
+    ) {
+      this.#confirmedRevision = revision;
+    }
+  }
+
+  /** Every subscription is live on the stream and was created synced (see WatchSubscription). */
+  #allSynced(): boolean {
+    for (const subscription of this.#subscriptions.values()) {
+      if (subscription.state !== 'active' || !subscription.synced) return false;
+    }
+    return true;
   }
 
   #onData(stream: IDuplexStream<IWatchRequest, IWatchResponse>, response: IWatchResponse): void {
@@ -298,7 +349,6 @@ export class WatchHub {
     if (response.header?.revision !== undefined)
       this.noteRevision(BigInt(response.header.revision));
     this.#lastHeardAt = this.#clock.now();
-    this.#probeSentAt = null;
     this.#reconnectDelay = RECONNECT_MIN_MS; // the member answers: reconnect fast next time
     if (this.#avoid === this.#member) this.#avoid = null;
     if (response.created) {
@@ -334,7 +384,11 @@ export class WatchHub {
       subscription.sink.ready();
       return;
     }
-    if (response.watch_id === '-1') return; // a progress notification: liveness only
+    if (response.watch_id === '-1') {
+      // A progress answer: every event up to its revision has been delivered on this stream.
+      this.#progressed(response.header?.revision);
+      return;
+    }
     const subscription = this.#subscriptions.get(Number(response.watch_id));
     if (subscription === undefined || subscription.state === 'closed') return;
     if (response.canceled) {
@@ -414,7 +468,18 @@ export class WatchHub {
   #stopProbe(): void {
     if (this.#probeTimer !== null) this.#clock.clearTimer(this.#probeTimer);
     this.#probeTimer = null;
-    this.#probeSentAt = null;
+    this.#endProbing();
+  }
+
+  #endProbing(): void {
+    this.#probingSince = null;
+  }
+
+  #progressed(revision: string | undefined): void {
+    if (revision === undefined) return;
+    const confirmed = BigInt(revision);
+    if (confirmed > this.#confirmedRevision) this.#confirmedRevision = confirmed;
+    if (this.#probingSince !== null && confirmed >= this.#probeTarget) this.#endProbing();
   }
 
   #probe(): void {
@@ -426,37 +491,34 @@ export class WatchHub {
       return;
     }
     const now = this.#clock.now();
-    // etcd answers a progress request only when every watcher of the stream is synced and the
-    // store has reached the watcher's start revision (progressIfSync). Our watchers start at the
-    // next revision, so on an idle cluster a healthy member stays silent — and a stuck one has
-    // nothing to hold back. Probe only once the cluster is known (from any response header, e.g.
-    // the session's keepalives) to have reached every start revision: from then on a silent
-    // member may be hiding an event.
-    let needed = -1n;
+    let needed: bigint | null = null;
     for (const subscription of this.#subscriptions.values()) {
-      if (subscription.active && subscription.createdStart > needed)
+      if (subscription.active && (needed === null || subscription.createdStart > needed))
         needed = subscription.createdStart;
     }
-    if (needed < 0n || this.#knownRevision < needed) {
-      this.#lastHeardAt = now;
-      this.#probeSentAt = null;
-      return;
-    }
-    if (this.#probeSentAt !== null) {
-      if (now - this.#probeSentAt >= this.#probeMs) {
-        this.#onBroken(
-          stream,
-          new LeaderElectError(
-            ErrorCode.BackendUnavailable,
-            `watch: the etcd member did not answer a progress request; no sign of life for ${Math.round(now - this.#lastHeardAt)} ms (reconnecting)`,
-            { transient: true },
-          ),
-        );
-      }
-      return;
-    }
-    if (now - this.#lastHeardAt >= this.#probeMs) {
-      this.#probeSentAt = now;
+    const action = watchProbe({
+      now,
+      knownRevision: this.#knownRevision,
+      confirmedRevision: this.#confirmedRevision,
+      neededRevision: needed,
+      lastHeardAt: this.#lastHeardAt,
+      probingSince: this.#probingSince,
+      probeMs: this.#probeMs,
+    });
+    if (action === 'quiet') {
+      this.#endProbing();
+    } else if (action === 'reset') {
+      this.#onBroken(
+        stream,
+        new LeaderElectError(
+          ErrorCode.BackendUnavailable,
+          `watch: the etcd member did not confirm revision ${this.#probeTarget} within ${this.#probeMs} ms (it answered up to ${this.#confirmedRevision}; no sign of life for ${Math.round(now - this.#lastHeardAt)} ms); reconnecting`,
+          { transient: true },
+        ),
+      );
+    } else if (action === 'send') {
+      this.#probingSince = now;
+      this.#probeTarget = this.#knownRevision;
       this.#write({ progress_request: {} });
     }
   }

@@ -107,6 +107,53 @@ describe('liveness under partial faults', () => {
     expect(third.stops).toEqual([]);
   });
 
+  test('a follower whose streams are cut off while the election is idle still hears the release: its keepalive moves to another member and the watch follows', async () => {
+    const election = uniqueElection('cut-watch');
+    const leader = electors.create({ endpoints: cluster.endpoints, election }, 'leader');
+    await lead(leader);
+    const viaProxies = await proxied('cut');
+    const follower = electors.create(
+      { endpoints: viaProxies.map((p) => p.url), election },
+      'follower',
+    );
+    await follow(follower, 'leader');
+    // The member the follower's keepalives (and, sharing it, its watch) go to: the proxy whose
+    // client→server traffic grows while the election is idle (background keepalives only).
+    const before = viaProxies.map((p) => p.bytesToServer);
+    await waitFor(
+      () => viaProxies.some((p, i) => p.bytesToServer > (before[i] ?? 0)),
+      'a background keepalive of the follower',
+      10_000,
+      20,
+    );
+    const streams = viaProxies.reduce((a, b, i) =>
+      b.bytesToServer - (before[i] ?? 0) > a.bytesToServer - (before[viaProxies.indexOf(a)] ?? 0)
+        ? b
+        : a,
+    );
+    // Cut off: nothing gets through either way, no error either (a silent member for this client).
+    streams.blackhole('both');
+    // Idle: nothing changes, so no probe would find the dead watch; the keepalive that times out
+    // on the silent member does, and the watch moves with it before anything happens.
+    await waitFor(
+      () => follower.errors.some((e) => /failed another request of this client/.test(e.message)),
+      'the watch reset because a keepalive failed on its member',
+      10_000,
+      10,
+    );
+    const stoppedAt = performance.now();
+    await leader.elector.stop();
+    await waitFor(() => follower.elector.isLeader(), 'the cut-off follower to lead', 15_000, 10);
+    const handoff = performance.now() - stoppedAt;
+    console.log(
+      `[liveness] follower with its watch stream cut off: led ${handoff.toFixed(0)} ms after the release`,
+    );
+    // Its next keepalive (every ≤ TTL/3) times out on the silent member and moves; the watch is
+    // reset with it and re-created from where it stopped, which delivers the deletion.
+    expect(handoff).toBeLessThanOrEqual(leaseDuration + renewDeadline);
+    expect(follower.terms).toHaveLength(1);
+  });
+
   test('killing any member, the raft leader included, never costs a term while the others answer', async () => {
     const election = uniqueElection('kill-any');
     const leader = electors.create({ endpoints: cluster.endpoints, election }, 'leader');

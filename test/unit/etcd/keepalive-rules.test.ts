@@ -9,8 +9,11 @@ import {
   mayLeadWithoutReading,
   onClock,
   proofTooOld,
+  renewalProofAge,
   type ShortcutView,
   shortcutProofAge,
+  type WatchProbeView,
+  watchProbe,
 } from '../../../src/etcd/keepalive-rules.js';
 import { FakeClock } from '../../../src/testing/fake-clock.js';
 
@@ -125,5 +128,65 @@ describe('leading without reading the election', () => {
 
   test('a recent read is enough when every watch was created synced', () => {
     expect(mayLeadWithoutReading({ ...base, now: 100, watchesSynced: true })).toBe(true);
+  });
+});
+
+describe('renewals ride on the background keepalive (issue 15)', () => {
+  test('default timings: 1.2 background intervals, bounded so the term outlives two renewals', () => {
+    // 15 s / 10 s / 2 s, TTL 15 s: background every 5 s; 1.2 × 5 s = 6 s, bounded by 10 − 4.8 s.
+    expect(renewalProofAge(timings(15_000, 10_000, 2_000), backgroundInterval(15, 10_000))).toBe(
+      5_200,
+    );
+    // Tight timings: never below the default age.
+    expect(renewalProofAge(timings(2_000, 1_500, 500), backgroundInterval(2, 1_500))).toBe(500);
+    expect(renewalProofAge(timings(2_000, 1_201, 1_000), backgroundInterval(2, 1_201))).toBeCloseTo(
+      100.5,
+    );
+  });
+
+  test('a term proved by a keepalive of that age outlives the next renewal; the background one is reusable', () => {
+    for (const [lease, renew, retry] of [
+      [15_000, 10_000, 2_000],
+      [60_000, 40_000, 5_000],
+      [3_000, 2_000, 500],
+      [2_000, 1_500, 1_000],
+      [2_000, 1_201, 1_000],
+    ] as const) {
+      const ttl = Math.ceil(lease / 1_000);
+      const age = renewalProofAge(timings(lease, renew, retry), backgroundInterval(ttl, renew));
+      expect(renew - age).toBeGreaterThan(retry);
+    }
+    // With the defaults a background keepalive (every 5 s) still serves a renewal fired just
+    // before the next one is answered.
+    expect(renewalProofAge(timings(15_000, 10_000, 2_000), 5_000)).toBeGreaterThan(5_000);
+  });
+});
+
+describe('the watch probe: only when the store moved past what the stream vouched for', () => {
+  const base: WatchProbeView = {
+    now: 10_000,
+    knownRevision: 7n,
+    confirmedRevision: 6n,
+    neededRevision: 5n,
+    lastHeardAt: 0,
+    probingSince: null,
+    probeMs: 2_000,
+  };
+
+  test('a silent stream that may hide a change is probed', () => {
+    expect(watchProbe(base)).toBe('send');
+    expect(watchProbe({ ...base, lastHeardAt: 9_000 })).toBe('wait');
+  });
+
+  test('nothing to hide: an idle store, a confirmed revision, or watchers etcd would not answer for', () => {
+    expect(watchProbe({ ...base, confirmedRevision: 7n })).toBe('quiet');
+    expect(watchProbe({ ...base, confirmedRevision: 9n })).toBe('quiet');
+    expect(watchProbe({ ...base, neededRevision: 8n })).toBe('quiet');
+    expect(watchProbe({ ...base, neededRevision: null })).toBe('quiet');
+  });
+
+  test('a probe without a confirming answer within probeMs resets the stream', () => {
+    expect(watchProbe({ ...base, probingSince: 9_000 })).toBe('wait');
+    expect(watchProbe({ ...base, probingSince: 8_000 })).toBe('reset');
   });
 });
