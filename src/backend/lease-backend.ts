@@ -77,6 +77,11 @@ export interface ElectionTimings {
   readonly leaseDurationMs: number;
   readonly renewDeadlineMs: number;
   readonly retryPeriodMs: number;
+  /**
+   * The elector's `maxClockSkew`, when set: record stores may then also judge a foreign record
+   * expired by the wall-clock time written in it (see `recordExpiresAt`). Absent: never.
+   */
+  readonly maxClockSkewMs?: number;
 }
 
 export interface BackendContext {

@@ -15,6 +15,7 @@ import type {
   WatchListener,
 } from './lease-backend.js';
 import { formatMicroTime, parseLeaseRecord } from './lease-record.js';
+import { recordExpiresAt } from './record-expiry.js';
 import type { LeaseRecord, RecordStore, StoredRecord } from './record-store.js';
 
 export interface RecordLeaseBackendOptions {
@@ -37,7 +38,9 @@ interface ObservedVersion {
  *
  * Expiry rule: another holder's lease expires at `t + record.leaseDurationMs`, where `t` is our
  * clock reading when we first observed the record's current version. Remote timestamps are never
- * read as times, so clock offsets between machines do not matter; only clock rates do.
+ * read as times, so clock offsets between machines do not matter; only clock rates do — unless
+ * the elector was given `maxClockSkew`: then also once the record's renewTime is older than
+ * `leaseDuration + maxClockSkew` by our wall clock (record-expiry.ts).
  *
  * Writes are compare-and-swap on the version we judged, so a decision taken on an old view
  * cannot overwrite a newer record. Every acquisition increments `leaseTransitions`, which is the
@@ -53,6 +56,8 @@ export class RecordLeaseBackend implements LeaseBackend {
   /** Highest leaseTransitions seen for this lease, so a recreated record keeps tokens rising. */
   private highestTransitions: number | null = null;
   private readonly watches = new Set<WatchHandle>();
+  /** The elector's maxClockSkew (see record-expiry.ts), or null: remote times are not trusted. */
+  private maxClockSkewMs: number | null = null;
   /**
    * Present only when the store can watch: the elector then follows the pushed records; without
    * it, followers poll every jittered retryPeriod.
@@ -76,6 +81,7 @@ export class RecordLeaseBackend implements LeaseBackend {
 
   configure(timings: ElectionTimings): void {
     this.store.configure?.(timings);
+    this.maxClockSkewMs = timings.maxClockSkewMs ?? null;
   }
 
   async attempt(request: AttemptRequest): Promise<Observation> {
@@ -123,7 +129,7 @@ export class RecordLeaseBackend implements LeaseBackend {
     const free =
       record.holderIdentity === '' ||
       record.holderIdentity === identity ||
-      observed.at + record.leaseDurationMs <= clock.now();
+      this.expiresAt(observed, clock) <= clock.now();
     if (!free) return null;
     const wall = formatMicroTime(clock.wallNow());
     const next: LeaseRecord = {
@@ -179,7 +185,7 @@ export class RecordLeaseBackend implements LeaseBackend {
     const holder = record.holderIdentity;
     const ours = holder === identity;
     if (holder !== '' && !ours) {
-      const expiresAt = observed.at + record.leaseDurationMs;
+      const expiresAt = this.expiresAt(observed, clock);
       if (request.mode === 'renew' || expiresAt > readAt) {
         return notHeld(record, expiresAt);
       }
@@ -237,7 +243,7 @@ export class RecordLeaseBackend implements LeaseBackend {
         expiresAt: readAt,
       };
     }
-    return notHeld(record, observed.at + record.leaseDurationMs);
+    return notHeld(record, this.expiresAt(observed, clock));
   }
 
   async inspect(request: InspectRequest): Promise<LeaseStatus> {
@@ -383,7 +389,7 @@ export class RecordLeaseBackend implements LeaseBackend {
       }
       listener({
         type: 'observed',
-        observation: notHeld(record, observed.at + record.leaseDurationMs),
+        observation: notHeld(record, this.expiresAt(observed, context.clock)),
       });
     });
     const handle: WatchHandle = {
@@ -417,6 +423,21 @@ export class RecordLeaseBackend implements LeaseBackend {
       leaseDurationMs: record.leaseDurationMs,
       fence: undefined,
     };
+  }
+
+  /** When the foreign record `observed` expires on `clock` (see record-expiry.ts). */
+  private expiresAt(observed: ObservedVersion, clock: Clock): number {
+    const skew = this.maxClockSkewMs;
+    if (skew === null) return observed.at + observed.record.leaseDurationMs;
+    const renewed = Date.parse(observed.record.renewTime);
+    return recordExpiresAt({
+      observedAt: observed.at,
+      leaseDurationMs: observed.record.leaseDurationMs,
+      renewTimeWallMs: Number.isFinite(renewed) ? renewed : null,
+      wallNowMs: clock.wallNow().getTime(),
+      now: clock.now(),
+      maxClockSkewMs: skew,
+    });
   }
 
   private noteVersion(version: string, record: LeaseRecord, at: number): ObservedVersion {

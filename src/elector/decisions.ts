@@ -89,6 +89,22 @@ function duration(name: string, value: unknown, fallback: number, allowZero = fa
   return value;
 }
 
+/**
+ * `maxClockSkew` (see the elector option): undefined stays off (null); otherwise a finite number
+ * of milliseconds ≥ 0. Throws `LE_INVALID_TIMING` naming the value.
+ */
+export function resolveMaxClockSkew(value: unknown): number | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new LeaderElectError(
+      ErrorCode.InvalidTiming,
+      `maxClockSkew must be a finite number of milliseconds ≥ 0 (or left out: off), got ${typeof value === 'number' ? value : JSON.stringify(value)}`,
+      { details: { rule: 'maxClockSkew ≥ 0', maxClockSkew: value } },
+    );
+  }
+  return value;
+}
+
 /** The safety margin: how much longer followers wait than a leader may lead. */
 export function safetyMargin(timings: Timings): number {
   return timings.leaseDuration - timings.renewDeadline;

@@ -21,6 +21,7 @@ import {
   jitteredRetry,
   nextRenewAt,
   planFollower,
+  resolveMaxClockSkew,
   resolveTimings,
   safetyMargin,
   termCheckDelay,
@@ -102,11 +103,13 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     super();
     const identity = validateElectorOptions(options);
     this.timings = resolveTimings(options);
+    const maxClockSkew = resolveMaxClockSkew(options.maxClockSkew);
     // The backend may reject timings it cannot honour (e.g. Kubernetes: whole seconds).
     options.backend.configure?.({
       leaseDurationMs: this.timings.leaseDuration,
       renewDeadlineMs: this.timings.renewDeadline,
       retryPeriodMs: this.timings.retryPeriod,
+      ...(maxClockSkew === null ? {} : { maxClockSkewMs: maxClockSkew }),
     });
     this.identity = identity;
     this.name = options.name ?? options.backend.name ?? options.backend.description;

@@ -75,6 +75,21 @@ export interface LeaderElectorOptions<Fence = undefined> {
    */
   readonly oneShot?: boolean;
 
+  /**
+   * Opt-in: the largest difference between the wall clocks of any two candidates, in
+   * milliseconds, that you guarantee (NTP-synchronised machines: typically tens of ms; give a
+   * generous bound). With it, a record store (memory, Kubernetes) lets a follower take a lease
+   * whose recorded `renewTime` is older than `leaseDuration + maxClockSkew` by its own wall
+   * clock without first observing the record for a full `leaseDuration` — a restart after the
+   * holder died long ago no longer waits a lease (client-go#448). This is an **assumption** like
+   * the clock-rate one: if two wall clocks differ by more than `maxClockSkew` (plus the margin
+   * `leaseDuration − renewDeadline`), two candidates can lead at once. etcd ignores it (its lease
+   * TTL runs on the server).
+   * @default undefined (off: a foreign record expires a full leaseDuration after we first saw it)
+   * @example maxClockSkew: 1_000
+   */
+  readonly maxClockSkew?: number;
+
   /** Called when a term starts. Its promise is awaited (up to `stopGracePeriod`) on stop. */
   readonly onStartedLeading?: (term: Term<Fence>) => void | Promise<void>;
   /**

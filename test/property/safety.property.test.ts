@@ -5,6 +5,10 @@
  *   2. tokens strictly increase with the global start time of terms;
  *   3. once faults stop, after the holder stops (crashes) someone leads within
  *      leaseDuration + retryPeriod (in the slowest clock's time, plus message delays).
+ *
+ * Wall clocks: without `maxClockSkew` they are arbitrary (up to an hour apart) and never matter;
+ * with it, they differ pairwise by at most the bound and the property holds — and a run whose
+ * wall clocks differ by more than the bound plus the margin must break it (the last test).
  */
 import { noop } from 'cockatiel';
 import fc from 'fast-check';
@@ -37,9 +41,20 @@ const scenario = fc.record({
   lossRate: fc.double({ min: 0, max: 0.3, noNaN: true }),
   seed: fc.integer(),
   faults: fc.array(fault, { maxLength: 12 }),
+  /** maxClockSkew (null: off) and each node's wall-clock offset as a fraction of it, or of an hour when off. */
+  wallClocks: fc.record({
+    maxClockSkew: fc.option(fc.integer({ min: 0, max: 5_000 })),
+    offsets: fc.array(fc.double({ min: -0.5, max: 0.5, noNaN: true }), {
+      minLength: 5,
+      maxLength: 5,
+    }),
+  }),
 });
 
-type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
+type Scenario = (typeof scenario extends fc.Arbitrary<infer T> ? T : never) & {
+  /** Extra wall-clock offset per node beyond the bound (the last test only). */
+  readonly outOfBound?: readonly number[];
+};
 
 interface StartedTerm {
   readonly node: number;
@@ -68,9 +83,19 @@ async function simulate(s: Scenario): Promise<void> {
     delay: () => (calm ? random() * 20 : random() * MAX_DELAY_MS),
     lose: () => !calm && random() < s.lossRate,
   };
+  const { maxClockSkew } = s.wallClocks;
+  // Pairwise offsets ≤ maxClockSkew when it is set (each within ± half of it).
+  const wallSpread = maxClockSkew ?? 3_600_000;
   const nodes = Array.from(
     { length: s.nodes },
-    (_, i) => new SimNode(world, s.rates[i]!, s.offsets[i]!, faults),
+    (_, i) =>
+      new SimNode(
+        world,
+        s.rates[i]!,
+        s.offsets[i]!,
+        faults,
+        s.wallClocks.offsets[i]! * wallSpread + (s.outOfBound?.[i] ?? 0),
+      ),
   );
   const started: StartedTerm[] = [];
   const electors: (LeaderElector | null)[] = [];
@@ -84,6 +109,7 @@ async function simulate(s: Scenario): Promise<void> {
       random,
       policy: noop,
       ...TIMINGS,
+      ...(maxClockSkew === null ? {} : { maxClockSkew }),
       stopGracePeriod: 0,
     });
     elector.on('startedLeading', (term) =>
@@ -168,4 +194,23 @@ test('never two leaders; tokens increase; failover within leaseDuration + retryP
     numRuns: 100,
     seed: Number(process.env.PROPERTY_SEED ?? 20261126),
   });
+}, 300_000);
+
+test('maxClockSkew is an assumption: wall clocks further apart than the bound break the property', async () => {
+  const SKEW = 1_000;
+  // Node i's wall clock runs i × (leaseDuration + maxClockSkew + 5 s) ahead: a record renewed
+  // just now by a node looks older than leaseDuration + maxClockSkew to every node after it.
+  const beyond = TIMINGS.leaseDuration + SKEW + 5_000;
+  const outOfBound = scenario.map((s) => ({
+    ...s,
+    nodes: Math.max(3, s.nodes),
+    wallClocks: { maxClockSkew: SKEW, offsets: s.wallClocks.offsets },
+    outOfBound: [0, beyond, 2 * beyond, 3 * beyond, 4 * beyond],
+  }));
+  const run = await fc.check(fc.asyncProperty(outOfBound, simulate), {
+    numRuns: 20,
+    seed: 20261126,
+  });
+  expect(run.failed, 'out-of-bound wall clocks must break the property').toBe(true);
+  expect(String(run.errorInstance)).toMatch(/two leaders at global t=/);
 }, 300_000);

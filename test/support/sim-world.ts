@@ -91,6 +91,11 @@ export class SimNode implements Clock {
     readonly rate: number,
     readonly offset: number,
     private readonly faults: NetworkFaults,
+    /**
+     * When given, the wall clock is an NTP-disciplined one: global time plus this offset
+     * (whatever the monotonic clock's rate). Otherwise it follows the monotonic clock.
+     */
+    readonly wallOffset?: number,
   ) {
     this.start = world.now;
   }
@@ -100,6 +105,9 @@ export class SimNode implements Clock {
   }
 
   wallNow(): Date {
+    if (this.wallOffset !== undefined) {
+      return new Date(1_700_000_000_000 + this.world.now + this.wallOffset);
+    }
     return new Date(1_700_000_000_000 + this.now());
   }
 
