@@ -39,7 +39,9 @@ const USAGE = `npm run bench -- [options]
   --out DIR              where the report goes (default: bench/results for a complete run, i.e. no
                          --quick and no selection; otherwise bench/results/tmp, ignored by git)
   --no-docs              do not regenerate the results section of docs/benchmarks.md (only a
-                         complete run into bench/results does)`;
+                         complete run into bench/results does)
+  --scale-sizes LIST     election counts of the scale scenario (default 1,100,1000,10000;
+                         e.g. 100000 for the 100,000-election row, which a default run leaves out)`;
 
 const { values } = parseArgs({
   options: {
@@ -51,6 +53,7 @@ const { values } = parseArgs({
     json: { type: 'string' },
     out: { type: 'string' },
     'no-docs': { type: 'boolean', default: false },
+    'scale-sizes': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -129,7 +132,12 @@ const PLAN = {
   // The window is at least three renewal intervals of each implementation.
   'renew-load': { windowMs: quick ? 4_000 : 30_000, quickMaxWindowMs: 20_000 },
   scale: {
-    sizes: quick ? [1, 10_000] : [1, 100, 1_000, 10_000],
+    sizes:
+      values['scale-sizes'] !== undefined
+        ? list(values['scale-sizes']).map(Number)
+        : quick
+          ? [1, 10_000]
+          : [1, 100, 1_000, 10_000],
     windowMs: quick ? 4_000 : 15_000,
     // After the last election is won. V8 keeps the heap it grew during the start-up burst until
     // its memory reducer runs (at a low allocation rate, at the latest about 100 s after the last
@@ -558,7 +566,8 @@ const complete =
   values.backend === BACKENDS.join(',') &&
   values.scenario === SCENARIOS.join(',') &&
   only === null &&
-  explicitTrials === undefined;
+  explicitTrials === undefined &&
+  values['scale-sizes'] === undefined;
 const outDir = values.out ?? `${root}bench/results${complete ? '' : '/tmp'}`;
 mkdirSync(outDir, { recursive: true });
 const { markdown, files } = await writeReport({

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * Where the time of an etcd graceful handoff goes, ours next to Go's concurrency.Election:
- * the leader (a separate process) is told to stop; we time stdin command → release done →
- * follower's watch event → follower's attempt done → follower leads, from each process's
- * high-resolution epoch timestamps.
+ * the leader (a separate process) is told to stop; from each process's high-resolution epoch
+ * timestamps we time the phases: stdin command → the leader reads it → its term ends
+ * (stoppedLeading: signal aborted, work waited for) → the release (delete) is sent → the
+ * follower's watch event → its attempt (decision and acquire) → its "started-leading" line.
+ * The delete → watch event phase is what `floor.mjs` measures with no election code.
  *
  *   npm run build && node bench/etcd/handoff-trace.mjs [--trials 20] [--endpoints URL,URL]
  *
@@ -64,10 +66,20 @@ async function oursTrial(i) {
     const attempt = after.find(
       (e) => e.event === 'trace' && e.op === 'attempt-acquire' && e.kind === 'held',
     );
+    const command = leader.events.find((e) => e.event === 'trace' && e.op === 'command');
+    const ended = leader.events.find((e) => e.event === 'stopped-leading');
+    const at = (e) => e?.at_ms ?? Number.NaN;
     return {
-      release: released.at_ms - t0,
-      event: (event?.at_ms ?? Number.NaN) - t0,
-      attempt: (attempt?.at_ms ?? Number.NaN) - (attempt?.started_ms ?? Number.NaN),
+      // Phase by phase (each from the previous one's end).
+      stdin: at(command) - t0,
+      termEnds: at(ended) - at(command),
+      toRelease: released.started_ms - at(ended),
+      deleteToEvent: at(event) - released.started_ms,
+      decision: (attempt?.started_ms ?? Number.NaN) - at(event),
+      acquire: at(attempt) - (attempt?.started_ms ?? Number.NaN),
+      announce: started.at_ms - at(attempt),
+      // And the release's own round trip, and the total.
+      releaseDone: released.at_ms - released.started_ms,
       total: started.at_ms - t0,
     };
   } finally {
@@ -98,7 +110,17 @@ async function goTrial(i) {
 
 try {
   // Interleaved, so that load from elsewhere on the machine hits both alike.
-  const o = { release: [], event: [], attempt: [], total: [] };
+  const o = {
+    stdin: [],
+    termEnds: [],
+    toRelease: [],
+    deleteToEvent: [],
+    decision: [],
+    acquire: [],
+    announce: [],
+    releaseDone: [],
+    total: [],
+  };
   const g = [];
   for (let i = 0; i < trials; i++) {
     const trial = await oursTrial(i);
@@ -106,10 +128,15 @@ try {
     g.push(await goTrial(i));
   }
   console.log(`etcd graceful handoff, ${trials} trials each (ms from the stop command)`);
-  console.log(`ours  release done        ${fmt(o.release)}`);
-  console.log(`ours  follower watch event ${fmt(o.event)}`);
-  console.log(`ours  follower attempt     ${fmt(o.attempt)} (duration)`);
-  console.log(`ours  follower leads       ${fmt(o.total)}`);
+  console.log(`ours  command → leader reads it     ${fmt(o.stdin)}`);
+  console.log(`ours  → term ended (abort, work)   ${fmt(o.termEnds)}`);
+  console.log(`ours  → release (delete) sent      ${fmt(o.toRelease)}`);
+  console.log(`ours  → follower's watch event     ${fmt(o.deleteToEvent)} (the floor's phase)`);
+  console.log(`ours  → follower's attempt starts  ${fmt(o.decision)}`);
+  console.log(`ours  → attempt answered (held)    ${fmt(o.acquire)}`);
+  console.log(`ours  → "started-leading" printed  ${fmt(o.announce)}`);
+  console.log(`ours  total                        ${fmt(o.total)}`);
+  console.log(`ours  (release round trip          ${fmt(o.releaseDone)})`);
   console.log(`Go    follower elected     ${fmt(g)} (whole ms)`);
 } finally {
   await cluster.stop();

@@ -103,8 +103,9 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
 
   /**
    * Called by the elector's constructor. Unless `maxKeepaliveAge` was given, a renewal may reuse
-   * a shared keepalive at most `min(1.2 × retryPeriod, (renewDeadline − retryPeriod) / 2)` old:
-   * the term then always outlives the next renewal, whatever timings the elector validated.
+   * a shared keepalive as old as keepalive-rules.ts `renewalProofAge` allows: the term then
+   * always outlives the next renewal, whatever timings the elector validated. (`maxClockSkew`
+   * does not apply: the lease's TTL runs on the etcd server.)
    */
   configure(timings: ElectionTimings): void {
     this.#candidacy.configure(timings);

@@ -37,13 +37,16 @@ export interface EtcdBackend extends LeaseBackend<EtcdFence> {
 /** Advanced settings of {@link etcdBackend}; the defaults suit the elector's default timings. */
 export interface EtcdBackendTuning {
   /**
-   * Oldest acknowledged keepalive a renewal may reuse, in milliseconds. A renewal reuses the
-   * session's latest keepalive if it was sent after the election's previous attempt began and is
-   * at most this old, which keeps renewal traffic at about one keepalive per `retryPeriod`
-   * however many elections share the lease. The elector's timings set it when it is
-   * constructed: `min(1.2 × retryPeriod, (renewDeadline − retryPeriod) / 2)`, so that a term
-   * always outlives the next renewal (2400 ms with the defaults 10 s / 2 s).
-   * @default min(1.2 × retryPeriod, (renewDeadline − retryPeriod) / 2) of the elector
+   * Oldest acknowledged keepalive a renewal may reuse, in milliseconds. When you set it, a
+   * renewal reuses the session's latest keepalive if it was sent after the election's previous
+   * attempt began and is at most this old. When you do not, the elector's timings set it when it
+   * is constructed: `min(1.2 × retryPeriod, (renewDeadline − retryPeriod) / 2)`, raised to 1.2
+   * session background intervals (`min(TTL/3, renewDeadline/2)`) as long as a term proved by a
+   * keepalive that old still outlives two renewals (`renewDeadline − 2.4 × retryPeriod`), and a
+   * renewal reuses any keepalive up to that age: a leader's renewals then ride on the session's
+   * background keepalive (5200 ms with the defaults 15 s / 10 s / 2 s: one keepalive per 5 s, as
+   * Go's `concurrency.Session`).
+   * @default derived from the elector's timings (see above)
    */
   readonly maxKeepaliveAge?: number;
 }

@@ -402,10 +402,7 @@ export class LeaseSession {
     this.#clearBackground();
     const lease = this.#lease;
     if (lease === null || this.#closed) return;
-    const interval = backgroundInterval(
-      lease.ttlSeconds,
-      this.#deafAfter(lease),
-    );
+    const interval = backgroundInterval(lease.ttlSeconds, this.#deafAfter(lease));
     const delay = Math.max(0, this.#lastSentAt + interval - this.#host.clock.now());
     this.#backgroundTimer = this.#background(delay, () => {
       this.#backgroundTimer = null;
