@@ -395,6 +395,11 @@ export class WatchHub {
       this.#end(subscription, response);
       return;
     }
+    if (response.events.length === 0) {
+      // etcd 3.4 answers a progress request on the stream's first watcher, not on watch_id -1.
+      this.#progressed(response.header?.revision);
+      return;
+    }
     for (const event of response.events) {
       // A sink may close its subscription while handling an earlier event of this response.
       if (!this.#subscriptions.has(subscription.id)) return;
