@@ -68,6 +68,23 @@ export interface LeaseBackend<Fence = undefined> {
    */
   observe?(listener: ObserveListener): WatchHandle;
 
+  /**
+   * Optional: checks, before the leader's work is stopped, that a transfer to `successor` can
+   * happen (a live candidate, nothing foreign in the way). Rejects with `LE_TRANSFER_REFUSED`
+   * naming the reason otherwise; the term then goes on untouched.
+   */
+  prepareTransfer?(request: PrepareTransferRequest): Promise<void>;
+
+  /**
+   * Optional: hands the term `token` to `successor` (see `LeaderElector.transfer`), after the
+   * leader's work was aborted and awaited. Nobody but the successor may take the lease from then
+   * on. Resolves once the successor holds the lease with a term of its own, proved by its own
+   * write. Rejects with `LE_NOT_LEADER` when the term was no longer ours, and with
+   * `LE_TRANSFER_FAILED` when the successor did not confirm within `confirmWithinMs`: the backend
+   * has then left the lease free (never held by nobody for longer than a lease).
+   */
+  transfer?(request: TransferRequest): Promise<TransferOutcome>;
+
   /** Frees everything the backend holds for this election. Idempotent. */
   close(): Promise<void>;
 }
@@ -109,6 +126,23 @@ export interface LocalRenewRequest extends BackendContext {
 export interface ReleaseRequest extends BackendContext {
   readonly token: bigint;
   readonly signal: AbortSignal;
+}
+
+export interface PrepareTransferRequest extends BackendContext {
+  /** The term to hand over. */
+  readonly token: bigint;
+  readonly successor: string;
+  readonly signal: AbortSignal;
+}
+
+export interface TransferRequest extends PrepareTransferRequest {
+  /** How long the successor has to confirm with a write of its own. */
+  readonly confirmWithinMs: number;
+}
+
+export interface TransferOutcome {
+  /** The successor's fencing token (greater than ours), when the backend knows it. */
+  readonly successorToken: bigint | null;
 }
 
 export interface InspectRequest {

@@ -77,3 +77,6 @@ export function parseLeaseRecord(data: unknown, where: string): LeaseRecord {
 export function formatMicroTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
+
+/** The lease duration of client-go's released form (empty holder, 1 s). */
+export const RELEASED_LEASE_DURATION_MS = 1000;

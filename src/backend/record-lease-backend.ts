@@ -11,19 +11,19 @@ import type {
   Observation,
   ObserveListener,
   ReleaseRequest,
+  TransferOutcome,
+  TransferRequest,
   WatchHandle,
   WatchListener,
 } from './lease-backend.js';
-import { formatMicroTime, parseLeaseRecord } from './lease-record.js';
+import { formatMicroTime, parseLeaseRecord, RELEASED_LEASE_DURATION_MS } from './lease-record.js';
 import type { LeaseRecord, RecordStore, StoredRecord } from './record-store.js';
+import { awaitConfirmation, freeAfterHandOver } from './record-transfer.js';
 
 export interface RecordLeaseBackendOptions {
   /** Called when a renewal had to fall back from the cached record to get + update. */
   readonly onSlowPath?: () => void;
 }
-
-/** Released form written on release, as client-go writes it (1 second, empty holder). */
-const RELEASED_LEASE_DURATION_MS = 1000;
 
 interface ObservedVersion {
   readonly version: string;
@@ -53,6 +53,8 @@ export class RecordLeaseBackend implements LeaseBackend {
   /** Highest leaseTransitions seen for this lease, so a recreated record keeps tokens rising. */
   private highestTransitions: number | null = null;
   private readonly watches = new Set<WatchHandle>();
+  /** leaseTransitions of our own write in flight (see ownWrite). */
+  private writingTransitions: number | null = null;
   /**
    * Present only when the store can watch: the elector then follows the pushed records; without
    * it, followers poll every jittered retryPeriod.
@@ -95,7 +97,9 @@ export class RecordLeaseBackend implements LeaseBackend {
       };
       const sentAt = clock.now();
       try {
-        const stored = await this.store.update(this.name, next, cached.version, signal);
+        const stored = await this.ownWrite(next, () =>
+          this.store.update(this.name, next, cached.version, signal),
+        );
         return this.wrote(stored, next, sentAt, clock);
       } catch (error) {
         if (signal.aborted) throw signal.reason;
@@ -135,7 +139,7 @@ export class RecordLeaseBackend implements LeaseBackend {
       leaseTransitions: record.leaseTransitions + 1,
     };
     const sentAt = clock.now();
-    return this.store.update(this.name, next, version, signal).then(
+    return this.ownWrite(next, () => this.store.update(this.name, next, version, signal)).then(
       (stored) => this.wrote(stored, next, sentAt, clock),
       (error: unknown) => {
         if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
@@ -166,7 +170,9 @@ export class RecordLeaseBackend implements LeaseBackend {
       };
       const sentAt = clock.now();
       try {
-        const stored = await this.store.create(this.name, fresh, signal);
+        const stored = await this.ownWrite(fresh, () =>
+          this.store.create(this.name, fresh, signal),
+        );
         return this.wrote(stored, fresh, sentAt, clock);
       } catch (error) {
         if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
@@ -209,7 +215,9 @@ export class RecordLeaseBackend implements LeaseBackend {
     };
     const sentAt = clock.now();
     try {
-      const stored = await this.store.update(this.name, next, current.version, signal);
+      const stored = await this.ownWrite(next, () =>
+        this.store.update(this.name, next, current.version, signal),
+      );
       return this.wrote(stored, next, sentAt, clock);
     } catch (error) {
       if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
@@ -260,6 +268,60 @@ export class RecordLeaseBackend implements LeaseBackend {
       remainingMs: null,
       renewTime: record.renewTime,
     };
+  }
+
+  /**
+   * Hands the lease to `successor` in one compare-and-swap on our last write: the record names
+   * the successor as holder, with `leaseTransitions + 1` — to every other observer (client-go
+   * included) an ordinary holder change, so nobody else may take the lease for a whole lease
+   * duration. The successor confirms with a write of its own (ours: an acquisition with the next
+   * token; client-go's: a renewal). When it does not within `confirmWithinMs`, the hand-over
+   * record is replaced by the released form: the lease is free.
+   */
+  async transfer(request: TransferRequest): Promise<TransferOutcome> {
+    this.assertOpen();
+    const { clock, identity, signal, successor, token } = request;
+    let target = this.cached;
+    for (let attempt = 0; ; attempt++) {
+      if (
+        target === null ||
+        target.record.holderIdentity !== identity ||
+        BigInt(target.record.leaseTransitions) !== token
+      ) {
+        throw new LeaderElectError(
+          ErrorCode.NotLeader,
+          `${this.description}: term ${token} is no longer ours; nothing to hand over`,
+        );
+      }
+      const wall = formatMicroTime(clock.wallNow());
+      const handOver: LeaseRecord = {
+        ...target.record,
+        holderIdentity: successor,
+        acquireTime: wall,
+        renewTime: wall,
+        leaseTransitions: target.record.leaseTransitions + 1,
+      };
+      let stored: StoredRecord;
+      try {
+        stored = await this.store.update(this.name, handOver, target.version, signal);
+      } catch (error) {
+        if (!hasErrorCode(error, ErrorCode.Conflict) || attempt > 0) throw error;
+        const current = await this.store.get(this.name, signal);
+        target =
+          current === null ? null : { version: current.version, record: this.parse(current) };
+        continue;
+      }
+      this.cached = null;
+      this.noteVersion(stored.version, handOver, clock.now());
+      const site = {
+        store: this.store,
+        name: this.name,
+        parse: (r: StoredRecord) => this.parse(r),
+      };
+      const confirmed = await awaitConfirmation(site, stored.version, request);
+      if (confirmed !== null) return { successorToken: BigInt(confirmed.leaseTransitions) };
+      return freeAfterHandOver(site, stored.version, handOver, request, this.description);
+    }
   }
 
   async release(request: ReleaseRequest): Promise<void> {
@@ -373,7 +435,16 @@ export class RecordLeaseBackend implements LeaseBackend {
         return;
       }
       const observed = this.noteVersion(event.record.version, record, now);
-      if (record.holderIdentity === context.identity) return;
+      if (record.holderIdentity === context.identity) {
+        // A record naming us that is newer than any term of ours: a leader handed the lease to
+        // us (see transfer). Attempt now: the acquisition confirms it with a term of our own.
+        const ours = this.cached;
+        const handedToUs =
+          record.leaseTransitions !== this.writingTransitions &&
+          (ours === null || record.leaseTransitions > ours.record.leaseTransitions);
+        if (handedToUs) listener({ type: 'changed' });
+        return;
+      }
       if (record.holderIdentity === '') {
         listener({
           type: 'observed',
@@ -430,6 +501,22 @@ export class RecordLeaseBackend implements LeaseBackend {
 
   private parse(stored: StoredRecord): LeaseRecord {
     return parseLeaseRecord(stored.data, `${this.description} (version ${stored.version})`);
+  }
+
+  /**
+   * One of our own writes (an acquisition or a renewal). While it is in flight its watch event
+   * may arrive before its answer: it must not look like a hand-over to us (see openWatch).
+   */
+  private async ownWrite(
+    record: LeaseRecord,
+    write: () => Promise<StoredRecord>,
+  ): Promise<StoredRecord> {
+    this.writingTransitions = record.leaseTransitions;
+    try {
+      return await write();
+    } finally {
+      this.writingTransitions = null;
+    }
   }
 
   private assertOpen(): void {

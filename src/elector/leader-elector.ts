@@ -1,4 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
+import { scopedSignal } from '../abort.js';
 import type {
   LeaseBackend,
   LeaseHeld,
@@ -242,6 +243,134 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
    */
   waitForLeadership(options: { readonly signal?: AbortSignal } = {}): Promise<Term<Fence>> {
     return waitForLeadership(this, options.signal);
+  }
+
+  /**
+   * Hands leadership to `identity`, a candidate of this election, without waiting for the lease
+   * to expire. The term's work is aborted and awaited exactly as on `stop()` (bounded by
+   * `stopGracePeriod`, renewing meanwhile); then the term ends (`onStoppedLeading` with reason
+   * `transferred`) and the backend writes the hand-over, after which nobody but the successor may
+   * take the lease. The successor starts a term of its own, with a higher fencing token, proved by
+   * its own write (its validity counts from its own send time). This elector stays a candidate.
+   *
+   * Resolves once the successor confirmed, with its token. Rejects with:
+   * - `LE_INVALID_IDENTITY`: `identity` is empty or our own;
+   * - `LE_NOT_LEADER`: we do not lead (or lost the term meanwhile);
+   * - `LE_STOPPED`: the elector is stopping; `LE_TRANSFER_IN_PROGRESS`: a transfer already runs;
+   * - `LE_TRANSFER_REFUSED`: the backend cannot transfer, or refused before anything changed
+   *   (unknown successor, a foreign candidate in the way): the term goes on untouched;
+   * - `LE_TRANSFER_FAILED`: the successor did not confirm within `renewDeadline` (or `signal`
+   *   aborted that wait): our term is over and the backend left the lease free.
+   */
+  async transfer(
+    identity: string,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<{ readonly successor: string; readonly token: bigint | null }> {
+    if (typeof identity !== 'string' || identity.trim() === '' || identity === this.identity) {
+      throw new LeaderElectError(
+        ErrorCode.InvalidIdentity,
+        identity === this.identity
+          ? `cannot transfer the term of "${this.name}" to ourselves (${identity})`
+          : `transfer needs the successor's identity, got ${JSON.stringify(identity)}`,
+      );
+    }
+    const state = this.#state;
+    if (state.kind === 'stopping' || state.kind === 'stopped') {
+      throw new LeaderElectError(ErrorCode.Stopped, `elector "${this.name}" is stopping`);
+    }
+    if (state.kind === 'leading' && state.held.transferring) {
+      throw new LeaderElectError(
+        ErrorCode.TransferInProgress,
+        `a transfer of term ${state.held.term.token} of "${this.name}" is already running`,
+      );
+    }
+    const held = state.kind === 'leading' && state.held.term.isValid() ? state.held : null;
+    if (held === null) {
+      throw new LeaderElectError(
+        ErrorCode.NotLeader,
+        `"${this.name}" is not leading: nothing to transfer`,
+      );
+    }
+    const backend = this.#backend;
+    if (backend.transfer === undefined) {
+      throw new LeaderElectError(
+        ErrorCode.TransferRefused,
+        `${backend.description} cannot transfer leadership`,
+      );
+    }
+    const { term } = held;
+    const request = {
+      token: term.token,
+      successor: identity,
+      identity: this.identity,
+      clock: this.#clock,
+    };
+    held.transferring = true;
+    try {
+      if (backend.prepareTransfer !== undefined) {
+        const scope = scopedSignal(undefined, {
+          ms: this.timings.renewDeadline,
+          clock: this.#clock,
+          reason: () =>
+            new LeaderElectError(
+              ErrorCode.BackendTimeout,
+              `preparing the transfer to "${identity}" timed out`,
+            ),
+        });
+        try {
+          await backend.prepareTransfer({ ...request, signal: scope.signal });
+        } finally {
+          scope.dispose();
+        }
+      }
+    } catch (error) {
+      held.transferring = false;
+      throw toLeaderElectError(
+        error,
+        ErrorCode.TransferRefused,
+        `transfer to "${identity}" refused`,
+      );
+    }
+    term.abort(
+      new LeaderElectError(
+        ErrorCode.NotLeader,
+        `term ${term.token} ended: transferring to ${identity}`,
+      ),
+    );
+    // Renewals go on while the work winds down: nobody else starts meanwhile.
+    if (!(await this.#workWaits.wait(held.work))) {
+      this.#report.error(this.#graceExceeded(`handing over to ${identity} anyway`));
+    }
+    if (heldTermOf(this.#state) !== held || !isTermValid(term.validUntil, this.#clock.now())) {
+      if (heldTermOf(this.#state) === held) this.#endTerm('renew-deadline');
+      throw new LeaderElectError(
+        ErrorCode.NotLeader,
+        `term ${term.token} of "${this.name}" ended before it could be handed over`,
+      );
+    }
+    // No renewal and no campaign of ours from here on, until the backend reports the outcome.
+    this.#endTerm('transferred');
+    try {
+      const outcome = await backend.transfer({
+        ...request,
+        confirmWithinMs: this.timings.renewDeadline,
+        signal: options.signal ?? new AbortController().signal,
+      });
+      this.#observeLeader({ identity, token: outcome.successorToken });
+      return { successor: identity, token: outcome.successorToken };
+    } catch (error) {
+      throw toLeaderElectError(error, ErrorCode.TransferFailed, `transfer to "${identity}" failed`);
+    } finally {
+      this.#transferDone();
+    }
+  }
+
+  /** The backend reported the outcome of our transfer: campaign again (as any follower). */
+  #transferDone(): void {
+    const state = this.#state;
+    if (state.kind !== 'following' || state.hold === null) return;
+    state.hold.transferDone = true;
+    this.#resumeIfReady();
   }
 
   /**
@@ -501,6 +630,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     });
     const held: HeldTerm<Fence> = {
       term,
+      transferring: false,
       lastRenewAt: now,
       localRequest: null,
       work: started.then(
@@ -557,6 +687,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       this.#follow({
         pauseMs: reason === 'work-failed' ? this.timings.retryPeriod : 0,
         work: held.work,
+        transferring: reason === 'transferred',
       });
     }
     this.#report.callback('onStoppedLeading', () => this.#options.onStoppedLeading?.(term, reason));
@@ -574,7 +705,13 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
    * Becomes a follower: at once on `run()` (`after` null), or after a loss, holding the campaign
    * until the ended term's work is over and a pause (after a failed work) has passed.
    */
-  #follow(after: { readonly pauseMs: number; readonly work: Promise<void> } | null): void {
+  #follow(
+    after: {
+      readonly pauseMs: number;
+      readonly work: Promise<void>;
+      readonly transferring: boolean;
+    } | null,
+  ): void {
     const since = this.#clock.now();
     const hold =
       after === null
@@ -585,6 +722,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
             pauseMs: after.pauseMs,
             pauseDone: after.pauseMs === 0,
             pauseTimer: null,
+            transferDone: !after.transferring,
           };
     this.#setState({ kind: 'following', since, hold, immediateRetries: 0 });
   }
@@ -618,7 +756,8 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   #resumeIfReady(): void {
     const state = this.#state;
     if (state.kind !== 'following' || state.hold === null) return;
-    if (!state.hold.workDone || !state.hold.pauseDone) return;
+    const { hold } = state;
+    if (!hold.workDone || !hold.pauseDone || !hold.transferDone) return;
     state.hold = null;
     this.#attempt();
   }
