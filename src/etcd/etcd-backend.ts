@@ -25,7 +25,10 @@ import type {
   LocalRenewRequest,
   Observation,
   ObserveListener,
+  PrepareTransferRequest,
   ReleaseRequest,
+  TransferOutcome,
+  TransferRequest,
   WatchHandle,
   WatchListener,
 } from '../backend/lease-backend.js';
@@ -46,6 +49,8 @@ export interface EtcdElectionBackendOptions {
   readonly requestTimeout: number;
   readonly maxKeepaliveAge: number | undefined;
   readonly onWarning: (warning: LeaderElectError) => void;
+  /** Publish the side key leaders steer with (see candidate-meta.ts). */
+  readonly steering?: boolean;
   /**
    * The clock of the client's session and watches (the first backend of a client sets it).
    * @default the process clock, which is also the elector's default
@@ -98,6 +103,8 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       recipe: this.#recipe,
       requestTimeout: options.requestTimeout,
       maxKeepaliveAge: options.maxKeepaliveAge,
+      steering: options.steering === true,
+      onWarning: options.onWarning,
     });
   }
 
@@ -130,6 +137,33 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   renewLocally(request: LocalRenewRequest): LeaseHeld<EtcdFence> | null {
     if (this.#closePromise !== null) return null;
     return this.#candidacy.renewLocally(request);
+  }
+
+  /** See LeaseBackend.prepareTransfer and transfer.ts. */
+  prepareTransfer(request: PrepareTransferRequest): Promise<void> {
+    if (this.#closePromise !== null) return Promise.reject(this.#closedError());
+    return this.#call(
+      request.signal,
+      (signal) => this.#candidacy.prepareTransfer(request.token, request.successor, signal),
+      { refine: false },
+    );
+  }
+
+  /** See LeaseBackend.transfer and transfer.ts. */
+  transfer(request: TransferRequest): Promise<TransferOutcome> {
+    if (this.#closePromise !== null) return Promise.reject(this.#closedError());
+    return this.#call(
+      request.signal,
+      async (signal) => ({
+        successorToken: await this.#candidacy.transfer(
+          request.token,
+          request.successor,
+          request.confirmWithinMs,
+          signal,
+        ),
+      }),
+      { refine: false },
+    );
   }
 
   async release(request: ReleaseRequest): Promise<void> {
