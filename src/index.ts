@@ -16,6 +16,7 @@ export type {
   ReleaseRequest,
   TransferOutcome,
   TransferRequest,
+  TransferRequestByOperator,
   WatchEvent,
   WatchHandle,
   WatchListener,

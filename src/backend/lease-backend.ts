@@ -85,6 +85,13 @@ export interface LeaseBackend<Fence = undefined> {
    */
   transfer?(request: TransferRequest): Promise<TransferOutcome>;
 
+  /**
+   * Optional: asks whoever holds the lease to hand it to `to` (an operator's request, e.g.
+   * `leader-elect transfer`); the holder's elector sees it as a `transfer-requested` watch event
+   * and calls `transfer(to)`. Resolves once the request is written, not when it is honoured.
+   */
+  requestTransfer?(request: TransferRequestByOperator): Promise<void>;
+
   /** Frees everything the backend holds for this election. Idempotent. */
   close(): Promise<void>;
 }
@@ -138,6 +145,12 @@ export interface PrepareTransferRequest extends BackendContext {
 export interface TransferRequest extends PrepareTransferRequest {
   /** How long the successor has to confirm with a write of its own. */
   readonly confirmWithinMs: number;
+}
+
+export interface TransferRequestByOperator {
+  /** The identity the holder should hand the lease to. */
+  readonly to: string;
+  readonly signal: AbortSignal;
 }
 
 export interface TransferOutcome {
@@ -208,7 +221,9 @@ export type WatchEvent =
   /** The watch is established; polling can stop. */
   | { readonly type: 'up' }
   /** The watch is down (it is being re-established); poll meanwhile. */
-  | { readonly type: 'down'; readonly error?: unknown };
+  | { readonly type: 'down'; readonly error?: unknown }
+  /** An operator asked the holder (us) to hand the lease to `to` (see requestTransfer). */
+  | { readonly type: 'transfer-requested'; readonly to: string };
 
 export type WatchListener = (event: WatchEvent) => void;
 

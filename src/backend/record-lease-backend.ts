@@ -13,10 +13,16 @@ import type {
   ReleaseRequest,
   TransferOutcome,
   TransferRequest,
+  TransferRequestByOperator,
   WatchHandle,
   WatchListener,
 } from './lease-backend.js';
-import { formatMicroTime, parseLeaseRecord, RELEASED_LEASE_DURATION_MS } from './lease-record.js';
+import {
+  formatMicroTime,
+  parseLeaseRecord,
+  RELEASED_LEASE_DURATION_MS,
+  withoutTransferRequest,
+} from './lease-record.js';
 import type { LeaseRecord, RecordStore, StoredRecord } from './record-store.js';
 import { awaitConfirmation, freeAfterHandOver } from './record-transfer.js';
 
@@ -91,7 +97,7 @@ export class RecordLeaseBackend implements LeaseBackend {
       BigInt(cached.record.leaseTransitions) === request.token
     ) {
       const next: LeaseRecord = {
-        ...cached.record,
+        ...withoutTransferRequest(cached.record),
         leaseDurationMs: request.leaseDurationMs,
         renewTime: formatMicroTime(clock.wallNow()),
       };
@@ -131,7 +137,7 @@ export class RecordLeaseBackend implements LeaseBackend {
     if (!free) return null;
     const wall = formatMicroTime(clock.wallNow());
     const next: LeaseRecord = {
-      ...record,
+      ...withoutTransferRequest(record),
       holderIdentity: identity,
       leaseDurationMs: request.leaseDurationMs,
       acquireTime: wall,
@@ -206,7 +212,7 @@ export class RecordLeaseBackend implements LeaseBackend {
 
     const renewing = request.mode === 'renew';
     const next: LeaseRecord = {
-      ...record,
+      ...withoutTransferRequest(record),
       holderIdentity: identity,
       leaseDurationMs: request.leaseDurationMs,
       acquireTime: renewing ? record.acquireTime : wall,
@@ -295,7 +301,7 @@ export class RecordLeaseBackend implements LeaseBackend {
       }
       const wall = formatMicroTime(clock.wallNow());
       const handOver: LeaseRecord = {
-        ...target.record,
+        ...withoutTransferRequest(target.record),
         holderIdentity: successor,
         acquireTime: wall,
         renewTime: wall,
@@ -324,6 +330,40 @@ export class RecordLeaseBackend implements LeaseBackend {
     }
   }
 
+  /**
+   * An operator's request that the holder hand the lease to `to` (`leader-elect transfer`): the
+   * holder sees it through its watch (stores without a watch cannot carry requests) and its next
+   * write consumes it. Rejects with `LE_TRANSFER_REFUSED` when nobody holds the lease.
+   */
+  async requestTransfer(request: TransferRequestByOperator): Promise<void> {
+    this.assertOpen();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.store.get(this.name, request.signal);
+      const record = current === null ? null : this.parse(current);
+      if (current === null || record === null || record.holderIdentity === '') {
+        throw new LeaderElectError(
+          ErrorCode.TransferRefused,
+          `${this.description}: nobody holds the lease; there is nothing to transfer`,
+        );
+      }
+      try {
+        await this.store.update(
+          this.name,
+          { ...record, transferTo: request.to },
+          current.version,
+          request.signal,
+        );
+        return;
+      } catch (error) {
+        if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
+      }
+    }
+    throw new LeaderElectError(
+      ErrorCode.Conflict,
+      `${this.description}: the lease kept changing; the transfer request was not written`,
+    );
+  }
+
   async release(request: ReleaseRequest): Promise<void> {
     if (this.closed) return;
     const { clock, identity, signal, token } = request;
@@ -338,7 +378,7 @@ export class RecordLeaseBackend implements LeaseBackend {
       }
       const wall = formatMicroTime(clock.wallNow());
       const released: LeaseRecord = {
-        ...target.record,
+        ...withoutTransferRequest(target.record),
         holderIdentity: '',
         leaseDurationMs: RELEASED_LEASE_DURATION_MS,
         acquireTime: wall,
@@ -435,6 +475,9 @@ export class RecordLeaseBackend implements LeaseBackend {
         return;
       }
       const observed = this.noteVersion(event.record.version, record, now);
+      if (record.holderIdentity === context.identity && record.transferTo !== undefined) {
+        listener({ type: 'transfer-requested', to: record.transferTo });
+      }
       if (record.holderIdentity === context.identity) {
         // A record naming us that is newer than any term of ours: a leader handed the lease to
         // us (see transfer). Attempt now: the acquisition confirms it with a term of our own.

@@ -20,6 +20,12 @@ export interface LeaseRecord {
   /** Coordinated leader election fields, kept as found when present. */
   readonly strategy?: string;
   readonly preferredHolder?: string;
+  /**
+   * An operator's request that the holder hand the lease to this identity
+   * (`leader-elect transfer`). The holder's next write consumes it. Stores map it where their
+   * peers ignore it (Kubernetes: an annotation, not the spec client-go reads).
+   */
+  readonly transferTo?: string;
 }
 
 /** A record as stored: opaque data plus the store's version (the compare-and-swap handle). */

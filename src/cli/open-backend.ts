@@ -61,6 +61,8 @@ async function openEtcd(
     module.etcdBackend({
       election: config.election,
       endpoints: config.endpoints,
+      // `run` candidates can be steered (`leader-elect transfer`); no effect for the others.
+      steering: true,
       onWarning: (warning) => onWarning(warning.message),
       ...(tls === undefined ? {} : { tls }),
       ...(config.auth === null ? {} : { auth: config.auth }),

@@ -365,6 +365,22 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     }
   }
 
+  /** An operator asked us, the holder, to hand over (`leader-elect transfer`). */
+  #onTransferRequest(to: string): void {
+    const state = this.#state;
+    if (state.kind !== 'leading' || state.held.transferring) return;
+    if (this.#options.honourTransferRequests === false) return;
+    this.transfer(to).catch((error: unknown) => {
+      this.#report.error(
+        toLeaderElectError(
+          error,
+          ErrorCode.TransferFailed,
+          `the transfer of "${this.name}" to "${to}" an operator asked for failed`,
+        ),
+      );
+    });
+  }
+
   /** The backend reported the outcome of our transfer: campaign again (as any follower). */
   #transferDone(): void {
     const state = this.#state;
@@ -818,6 +834,9 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
         return;
       case 'changed':
         this.#attempt();
+        return;
+      case 'transfer-requested':
+        this.#onTransferRequest(event.to);
         return;
       case 'observed': {
         const { observation } = event;

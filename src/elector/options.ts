@@ -75,6 +75,13 @@ export interface LeaderElectorOptions<Fence = undefined> {
    */
   readonly oneShot?: boolean;
 
+  /**
+   * Hand over when an operator asks for it (`leader-elect transfer --to ID`, or a backend's
+   * `requestTransfer`): the holder calls `transfer(ID)` itself, with its usual guarantees.
+   * @default true
+   */
+  readonly honourTransferRequests?: boolean;
+
   /** Called when a term starts. Its promise is awaited (up to `stopGracePeriod`) on stop. */
   readonly onStartedLeading?: (term: Term<Fence>) => void | Promise<void>;
   /**

@@ -27,7 +27,7 @@ import type {
 } from '../backend/lease-backend.js';
 import type { Clock } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
-import { encodeMeta, metaKey } from './candidate-meta.js';
+import { decodeAsk, encodeMeta, metaKey, transferRequestKey } from './candidate-meta.js';
 import type { ClientResources } from './client-resources.js';
 import type { Candidate, ElectionRecipe, ElectionView } from './election-recipe.js';
 import { ElectionWatches, type WatchesOwner } from './election-watches.js';
@@ -50,6 +50,7 @@ import {
   type SessionLease,
 } from './lease-session.js';
 import { awaitSuccessor, handOver, passOver, planTransfer, type TransferPlan } from './transfer.js';
+import type { WatchSubscription } from './watch-hub.js';
 
 /** Our candidate key as we last saw it. */
 interface CampaignKey {
@@ -102,6 +103,8 @@ export class Candidacy implements WatchesOwner {
   readonly #onWarning: (warning: LeaderElectError) => void;
   /** The plan of a transfer prepared and not yet carried out. */
   #transferPlan: TransferPlan | null = null;
+  /** The watch on operators' transfer requests (see #listenForAsks). */
+  #asks: WatchSubscription | null = null;
   /** renewLocally's answer, one per term, updated in place (see LeaseBackend.renewLocally). */
   #localHeld: Mutable<LeaseHeld<EtcdFence>> | null = null;
 
@@ -239,6 +242,7 @@ export class Candidacy implements WatchesOwner {
     this.#proved(campaign, ack);
     // Our side key says which term we lead: the confirmation a transfer to us waits for.
     this.#publish(campaign, request.identity, campaign.createRevision);
+    this.#listenForAsks();
     return held(campaign, onClock(request.clock, this.#clock, ack.sentAt), ack.ttlSeconds);
   }
 
@@ -532,6 +536,41 @@ export class Candidacy implements WatchesOwner {
     );
   }
 
+  /**
+   * While we lead (with steering): an operator's request to hand over (`leader-elect transfer`)
+   * arrives as a put of the request key; one for our term is consumed (deleted) and passed to the
+   * elector, one for another term is stale and deleted.
+   */
+  #listenForAsks(): void {
+    if (!this.#steering || this.#asks !== null) return;
+    const key = transferRequestKey(this.#recipe.election);
+    this.#asks = this.#resources.hub.subscribe(
+      { key: Buffer.from(key), deletesOnly: false, startRevision: 0n, startNow: true },
+      {
+        event: (type, kv) => {
+          if (type !== 'put') return;
+          const ask = decodeAsk(kv.value.toString('utf8'));
+          const held = this.#heldToken;
+          if (held === null) return; // not ours to consume: the next leader judges it
+          const scope = scopedSignal(undefined, {
+            ms: this.#requestTimeout,
+            clock: this.#clock,
+            reason: () =>
+              new LeaderElectError(ErrorCode.BackendTimeout, 'consuming the request timed out'),
+          });
+          void this.#recipe.deleteQuietly(key, scope.signal).finally(() => scope.dispose());
+          if (ask !== null && ask.token === held)
+            this.emit({ type: 'transfer-requested', to: ask.to });
+        },
+        ready: () => undefined,
+        down: () => undefined,
+        ended: () => {
+          this.#asks = null;
+        },
+      },
+    );
+  }
+
   /** Writes our side key (best effort, off the critical path; see candidate-meta.ts). */
   #publish(campaign: CampaignKey, identity: string, term: bigint | null): void {
     if (!this.#steering) return;
@@ -590,6 +629,8 @@ export class Candidacy implements WatchesOwner {
    */
   async close(signal: AbortSignal): Promise<void> {
     this.#watches.close();
+    this.#asks?.close();
+    this.#asks = null;
     this.#listener = null;
     this.#stopLostListener?.();
     this.#stopLostListener = null;

@@ -68,3 +68,24 @@ export function metaLease(election: string, key: string): bigint | null {
   const hex = key.slice(prefix.length);
   return /^[0-9a-f]{1,16}$/.test(hex) ? BigInt(`0x${hex}`) : null;
 }
+
+/** An operator's request to the leader of term `token`: hand over to `to`. */
+export interface TransferAsk {
+  readonly to: string;
+  readonly token: bigint;
+}
+
+export function encodeAsk(ask: TransferAsk): string {
+  return JSON.stringify({ v: 1, to: ask.to, token: ask.token.toString() });
+}
+
+export function decodeAsk(value: string): TransferAsk | null {
+  try {
+    const parsed = JSON.parse(value) as Record<string, unknown>;
+    if (typeof parsed.to !== 'string' || typeof parsed.token !== 'string') return null;
+    if (!/^\d+$/.test(parsed.token)) return null;
+    return { to: parsed.to, token: BigInt(parsed.token) };
+  } catch {
+    return null;
+  }
+}

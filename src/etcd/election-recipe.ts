@@ -134,6 +134,23 @@ export class ElectionRecipe {
     });
   }
 
+  /** Puts `key` = `value` (no lease: it outlives the writer). */
+  async put(key: string, value: string, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#resources.unary(
+        (options) =>
+          this.#resources.client.kv.put(
+            { key: Buffer.from(key), value: Buffer.from(value) },
+            options,
+          ),
+        signal,
+        this.#requestTimeout,
+      );
+    } catch (error) {
+      throw this.error(error, 'put');
+    }
+  }
+
   /** Puts `key` = `value` attached to `leaseId` (our side keys, see candidate-meta.ts). */
   async putOnLease(
     key: string,

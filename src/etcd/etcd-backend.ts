@@ -29,12 +29,14 @@ import type {
   ReleaseRequest,
   TransferOutcome,
   TransferRequest,
+  TransferRequestByOperator,
   WatchHandle,
   WatchListener,
 } from '../backend/lease-backend.js';
 import { type Clock, systemClock } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { Candidacy } from './candidacy.js';
+import { encodeAsk, transferRequestKey } from './candidate-meta.js';
 import { ClientResources } from './client-resources.js';
 import { ElectionObserver } from './election-observer.js';
 import { ElectionRecipe } from './election-recipe.js';
@@ -164,6 +166,28 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       }),
       { refine: false },
     );
+  }
+
+  /**
+   * An operator's request (`leader-elect transfer`): a key beside the election that the leader
+   * of the current term watches (it needs `steering: true`) and consumes.
+   */
+  requestTransfer(request: TransferRequestByOperator): Promise<void> {
+    if (this.#closePromise !== null) return Promise.reject(this.#closedError());
+    return this.#call(request.signal, async (signal) => {
+      const leader = (await this.#recipe.read(signal)).candidates[0];
+      if (leader === undefined) {
+        throw new LeaderElectError(
+          ErrorCode.TransferRefused,
+          `${this.description}: nobody leads; there is nothing to transfer`,
+        );
+      }
+      await this.#recipe.put(
+        transferRequestKey(this.election),
+        encodeAsk({ to: request.to, token: leader.createRevision }),
+        signal,
+      );
+    });
   }
 
   async release(request: ReleaseRequest): Promise<void> {
