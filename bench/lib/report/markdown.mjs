@@ -216,6 +216,26 @@ ${meta.backends.map((b) => `- ${b.backend}: ${b.server}.${(b.notes ?? []).map((n
 
   parts.push(`### Graceful handoff\n\n${latencySection(rows, 'graceful')}${img('graceful')}`);
 
+  if (scenarioRows(rows, 'transfer').length > 0) {
+    const versus = scenarioRows(rows, 'transfer')
+      .map((t) => {
+        const g = ourRow(rows, t.backend, 'graceful');
+        if (g === undefined || g.p50Ms === undefined || t.p50Ms === undefined) return null;
+        return `${t.backend}: transfer ÷ graceful ${(t.p50Ms / g.p50Ms).toFixed(2)}× at p50, ${(t.p99Ms / g.p99Ms).toFixed(2)}× at p99`;
+      })
+      .filter((line) => line !== null);
+    parts.push(
+      `### Transfer to a named successor\n\nThe leader is told \`transfer <successor>\`, the successor queued behind a bystander; measured to the successor's "elected" line (ours only: no peer can hand over to a named candidate). Other terms: how often the bystander led in between (must be 0). ${versus.length > 0 ? `Against our graceful handoff in the same run: ${versus.join('; ')}.` : ''}\n\n${latencySection(
+        rows,
+        'transfer',
+        {
+          extraHeader: ['other terms'],
+          extra: (r) => [String(r.otherTerms ?? 'n/a')],
+        },
+      )}`,
+    );
+  }
+
   parts.push(
     `### Crash failover\n\nExcess = next leader elected − lease expiry (as the independent observer saw it). ${[
       ...new Set(scenarioRows(rows, 'crash').map((r) => `${r.backend}: ${r.expiryMethod}`)),
