@@ -2,6 +2,7 @@
 export type {
   AttemptRequest,
   BackendContext,
+  CandidateInfo,
   ElectionTimings,
   InspectRequest,
   LeaseBackend,

@@ -92,6 +92,15 @@ export interface LeaseBackend<Fence = undefined> {
    */
   requestTransfer?(request: TransferRequestByOperator): Promise<void>;
 
+  /**
+   * Optional: makes this candidate (its identity and priority) discoverable to the leader until
+   * the handle is closed (see `candidates`).
+   */
+  advertise?(candidate: CandidateInfo): WatchHandle;
+
+  /** Optional: the live candidates of the election, as they advertised themselves. */
+  candidates?(request: { readonly signal: AbortSignal }): Promise<readonly CandidateInfo[]>;
+
   /** Frees everything the backend holds for this election. Idempotent. */
   close(): Promise<void>;
 }
@@ -145,6 +154,13 @@ export interface PrepareTransferRequest extends BackendContext {
 export interface TransferRequest extends PrepareTransferRequest {
   /** How long the successor has to confirm with a write of its own. */
   readonly confirmWithinMs: number;
+}
+
+/** A candidate as it advertises itself (see LeaseBackend.advertise). */
+export interface CandidateInfo {
+  readonly identity: string;
+  /** Higher leads: a leader hands over to a live candidate of higher priority. */
+  readonly priority: number;
 }
 
 export interface TransferRequestByOperator {

@@ -3,6 +3,7 @@ import { ErrorCode, hasErrorCode, LeaderElectError } from '../errors.js';
 import type {
   AttemptRequest,
   BackendContext,
+  CandidateInfo,
   ElectionTimings,
   InspectRequest,
   LeaseBackend,
@@ -68,6 +69,11 @@ export class RecordLeaseBackend implements LeaseBackend {
   readonly watch?: (listener: WatchListener, context: BackendContext) => WatchHandle;
   /** Present only when the store can watch (see LeaseBackend.observe). */
   readonly observe?: (listener: ObserveListener) => WatchHandle;
+  /** Present only when the store keeps candidates (see LeaseBackend.advertise). */
+  readonly advertise?: (candidate: CandidateInfo) => WatchHandle;
+  readonly candidates?: (request: {
+    readonly signal: AbortSignal;
+  }) => Promise<readonly CandidateInfo[]>;
 
   constructor(
     private readonly store: RecordStore,
@@ -76,6 +82,11 @@ export class RecordLeaseBackend implements LeaseBackend {
     private readonly options: RecordLeaseBackendOptions = {},
   ) {
     this.description = `${store.description} lease "${name}"`;
+    const { advertise, candidates } = store;
+    if (advertise !== undefined && candidates !== undefined) {
+      this.advertise = (candidate) => advertise.call(store, name, candidate);
+      this.candidates = (request) => candidates.call(store, name, request.signal);
+    }
     if (store.watch !== undefined) {
       this.watch = (listener, context) => this.openWatch(listener, context);
       this.observe = (listener) => this.openObserver(listener);

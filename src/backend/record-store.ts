@@ -1,4 +1,4 @@
-import type { ElectionTimings, WatchHandle } from './lease-backend.js';
+import type { CandidateInfo, ElectionTimings, WatchHandle } from './lease-backend.js';
 
 /**
  * The lease as record stores keep it. It is client-go's `LeaderElectionRecord`, with the
@@ -61,6 +61,12 @@ export interface RecordStore {
     version: string,
     signal: AbortSignal,
   ): Promise<StoredRecord>;
+  /** Optional: advertises a candidate of `name` until the handle closes (see LeaseBackend.advertise). */
+  readonly advertise?: ((name: string, candidate: CandidateInfo) => WatchHandle) | undefined;
+  /** Optional: the live candidates of `name`. */
+  readonly candidates?:
+    | ((name: string, signal: AbortSignal) => Promise<readonly CandidateInfo[]>)
+    | undefined;
   /** Optional: see {@link LeaseBackend.configure}; called for every elector using the store. */
   readonly configure?: ((timings: ElectionTimings) => void) | undefined;
   /** Optional: pushes every new version of the record (and `null` on deletion), in write order. */

@@ -38,6 +38,7 @@ import {
 } from './elector-state.js';
 import type { ElectorEvents, ElectorPhase, LeaderInfo, Readiness, StopReason } from './events.js';
 import { type LeaderElectorOptions, type Timings, validateElectorOptions } from './options.js';
+import { PriorityWatch } from './priority-watch.js';
 import { Term } from './term.js';
 import { waitForLeadership } from './wait-for-leadership.js';
 import { WorkWaits } from './work-waits.js';
@@ -95,6 +96,10 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   #watchUp = false;
   #lastLeader: LeaderInfo | undefined;
   #readiness: Readiness = { ready: false, reason: 'not running', code: null };
+  /** While we lead with `priority` set: the lookout for a higher-priority candidate. */
+  #priorityWatch: PriorityWatch | null = null;
+  /** Our advertisement (see LeaseBackend.advertise), while running. */
+  #advertised: WatchHandle | null = null;
   #stopPromise: Promise<void> | null = null;
   #resolveRun: (() => void) | null = null;
   #detachRunSignal: (() => void) | null = null;
@@ -218,6 +223,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     }
     this.#follow(null);
     this.#setReadiness(false, `waiting for the first answer of ${this.#backend.description}`, null);
+    this.#advertise();
     this.#metrics.leaderStatus(false);
     if (typeof this.#backend.watch === 'function') {
       try {
@@ -363,6 +369,36 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     } finally {
       this.#transferDone();
     }
+  }
+
+  /**
+   * With `priority`: advertise ourselves, and while leading look for a live candidate of higher
+   * priority (see PriorityWatch) to hand over to.
+   */
+  #advertise(): void {
+    const { priority } = this.#options;
+    const backend = this.#backend;
+    if (priority === undefined) return;
+    try {
+      this.#advertised = backend.advertise?.({ identity: this.identity, priority }) ?? null;
+    } catch (error) {
+      this.#report.error(
+        toLeaderElectError(error, ErrorCode.BackendError, 'advertising our priority failed'),
+      );
+    }
+    const candidates = backend.candidates;
+    if (candidates === undefined) return;
+    this.#priorityWatch = new PriorityWatch({
+      clock: this.#clock,
+      self: this.identity,
+      priority,
+      windowMs: this.#options.priorityWindow ?? this.timings.leaseDuration,
+      checkMs: this.timings.retryPeriod,
+      requestTimeoutMs: this.timings.renewDeadline,
+      candidates: (request) => candidates.call(backend, request),
+      handOver: (identity) => this.transfer(identity),
+      onError: (error) => this.#report.error(error),
+    });
   }
 
   /** An operator asked us, the holder, to hand over (`leader-elect transfer`). */
@@ -677,6 +713,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       begin(Promise.reject(error));
     }
     this.#report.emit('startedLeading', term);
+    this.#priorityWatch?.start();
   }
 
   /** Ends the held term: aborts its signal, stops renewing, calls onStoppedLeading. */
@@ -694,6 +731,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     term.end();
     this.#termTimer.clear();
     this.#schedule.cancel();
+    this.#priorityWatch?.stop();
     this.#calls.abandon(new LeaderElectError(ErrorCode.NotLeader, 'term ended'));
     this.#metrics.leaderStatus(false);
     this.#metrics.termEnded(reason);
@@ -888,6 +926,9 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   }
 
   #teardown(): void {
+    this.#priorityWatch?.stop();
+    this.#advertised?.close();
+    this.#advertised = null;
     this.#workWaits.cancelAll();
     this.#schedule.dispose();
     this.#termTimer.dispose();

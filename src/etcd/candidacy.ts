@@ -100,6 +100,8 @@ export class Candidacy implements WatchesOwner {
   #previousAttemptAt: number | null = null;
   #listener: WatchListener | null = null;
   #steering: boolean;
+  /** Our priority as advertised in the side key (see LeaseBackend.advertise). */
+  #priority = 0;
   readonly #onWarning: (warning: LeaderElectError) => void;
   /** The plan of a transfer prepared and not yet carried out. */
   #transferPlan: TransferPlan | null = null;
@@ -571,6 +573,19 @@ export class Candidacy implements WatchesOwner {
     );
   }
 
+  /** Our priority from now on (republished at once if we have a key). */
+  advertise(identity: string, priority: number): void {
+    this.#priority = priority;
+    const campaign = this.#campaign;
+    if (campaign !== null && !campaign.gone) {
+      this.#publish(
+        campaign,
+        identity,
+        this.#heldToken === campaign.createRevision ? campaign.createRevision : null,
+      );
+    }
+  }
+
   /** Writes our side key (best effort, off the critical path; see candidate-meta.ts). */
   #publish(campaign: CampaignKey, identity: string, term: bigint | null): void {
     if (!this.#steering) return;
@@ -583,7 +598,7 @@ export class Candidacy implements WatchesOwner {
     this.#recipe
       .putOnLease(
         metaKey(this.#recipe.election, campaign.leaseId),
-        encodeMeta({ identity, priority: 0, term }),
+        encodeMeta({ identity, priority: this.#priority, term }),
         campaign.leaseId,
         scope.signal,
       )

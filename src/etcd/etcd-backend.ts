@@ -17,6 +17,7 @@ import { raceAbort, scopedSignal } from '../abort.js';
 import type {
   AttemptRequest,
   BackendContext,
+  CandidateInfo,
   ElectionTimings,
   InspectRequest,
   LeaseBackend,
@@ -42,6 +43,7 @@ import { ElectionObserver } from './election-observer.js';
 import { ElectionRecipe } from './election-recipe.js';
 import { toEtcdError } from './etcd-errors.js';
 import type { EtcdFence } from './fence.js';
+import { steerableCandidates } from './transfer.js';
 
 export interface EtcdElectionBackendOptions {
   readonly client: Etcd3;
@@ -139,6 +141,20 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   renewLocally(request: LocalRenewRequest): LeaseHeld<EtcdFence> | null {
     if (this.#closePromise !== null) return null;
     return this.#candidacy.renewLocally(request);
+  }
+
+  /** Our priority in the side key (needs `steering`; see LeaseBackend.advertise). */
+  advertise(candidate: CandidateInfo): WatchHandle {
+    this.#candidacy.advertise(candidate.identity, candidate.priority);
+    return { close: () => undefined };
+  }
+
+  /** The live leader-elect candidates and their priorities (needs `steering`). */
+  candidates(request: { readonly signal: AbortSignal }): Promise<readonly CandidateInfo[]> {
+    if (this.#closePromise !== null) return Promise.reject(this.#closedError());
+    return this.#call(request.signal, (signal) =>
+      steerableCandidates(this.#resources, this.#recipe, this.#requestTimeout, signal),
+    );
   }
 
   /** See LeaseBackend.prepareTransfer and transfer.ts. */

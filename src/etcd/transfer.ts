@@ -105,6 +105,44 @@ export async function planTransfer(
   };
 }
 
+/** The live leader-elect candidates of the election with their priority (steering only). */
+export async function steerableCandidates(
+  resources: ClientResources,
+  recipe: ElectionRecipe,
+  requestTimeout: number,
+  signal: AbortSignal,
+): Promise<{ identity: string; priority: number }[]> {
+  const response = await resources.unary(
+    (options) =>
+      resources.client.kv.txn(
+        {
+          compare: [],
+          success: [
+            { request_range: prefixRange(recipe.prefix) },
+            { request_range: prefixRange(metaPrefix(recipe.election)) },
+          ],
+          failure: [],
+        },
+        options,
+      ),
+    signal,
+    requestTimeout,
+  );
+  const candidates = recipe.candidates(response.responses[0]?.response_range?.kvs ?? []);
+  const metas = new Map<bigint, { identity: string; priority: number }>();
+  for (const kv of response.responses[1]?.response_range?.kvs ?? []) {
+    const lease = metaLease(recipe.election, kv.key.toString('utf8'));
+    const meta = lease === null ? null : decodeMeta(kv.value.toString('utf8'));
+    if (lease !== null && meta !== null) metas.set(lease, meta);
+  }
+  return candidates.flatMap((c) => {
+    const meta = metas.get(c.lease);
+    return meta !== undefined && meta.identity === c.value
+      ? [{ identity: c.value, priority: meta.priority }]
+      : [];
+  });
+}
+
 /** Lease → identity of every side key of ours. */
 function sideKeys(election: string, kvs: readonly IKeyValue[]): Map<bigint, string> {
   const found = new Map<bigint, string>();

@@ -56,6 +56,31 @@ async function foreignCandidate(election: string, value: string, withSideKey = f
   return { key, lease };
 }
 
+describe('priority on etcd', () => {
+  test('the leader hands over to a live candidate of higher priority after the window, past a lower one', async () => {
+    const election = uniqueElection('priority');
+    const make = (identity: string, priority: number) => {
+      const candidate = electors.create({ endpoints, election, steering: true }, identity, {
+        priority,
+        priorityWindow: 800,
+      });
+      void candidate.elector.run();
+      return candidate;
+    };
+    const a = make('a', 1);
+    await a.elector.waitForLeadership({ signal: AbortSignal.timeout(10_000) });
+    const low = make('low', 0);
+    const high = make('high', 5);
+    await waitFor(() => high.elector.isLeader(), 'high leads', 15_000);
+    expect(a.stops.map((s) => s.reason)).toEqual(['transferred']);
+    expect(low.terms).toHaveLength(0);
+    // It stays: nobody of higher priority.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(high.elector.isLeader()).toBe(true);
+    expect(high.stops).toEqual([]);
+  });
+});
+
 describe('transfer on etcd', () => {
   test('to a candidate behind others: ours ahead of it go to the back, it leads next with a higher token', async () => {
     const election = uniqueElection('transfer');
