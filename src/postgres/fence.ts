@@ -9,7 +9,7 @@
  * and nothing of the transaction is committed.
  */
 import type { Clock } from '../clock.js';
-import { ErrorCode, LeaderElectError } from '../errors.js';
+import { ErrorCode, hasErrorCode, LeaderElectError } from '../errors.js';
 import { PassThrough } from './pg-call.js';
 import type { PgPoolClient } from './pg-types.js';
 import type { PostgresLeaseStore } from './postgres-store.js';
@@ -118,6 +118,37 @@ export class PostgresTermFence implements PostgresFence {
     if (remaining <= 0) throw this.#notLeader('the term is over on the local clock');
     const signal = options.signal ?? new AbortController().signal;
     let committing = false;
+    try {
+      return await this.#run(
+        work,
+        signal,
+        remaining,
+        () => committing,
+        (value) => {
+          committing = value;
+        },
+      );
+    } catch (error) {
+      // Our own bound (or the server's timeouts) ended the transaction because the term ran
+      // out: that is LE_NOT_LEADER. After COMMIT was sent, the outcome is unknown and says so.
+      if (
+        !committing &&
+        hasErrorCode(error, ErrorCode.BackendUnavailable) &&
+        this.#state.remainingMs() <= 0
+      ) {
+        throw this.#notLeader('the term ended during the transaction', {}, error);
+      }
+      throw error;
+    }
+  }
+
+  #run<T>(
+    work: (client: PgPoolClient) => Promise<T>,
+    signal: AbortSignal,
+    remaining: number,
+    isCommitting: () => boolean,
+    setCommitting: (value: boolean) => void,
+  ): Promise<T> {
     return this.#store.connection(
       'run a fenced transaction',
       signal,
@@ -129,7 +160,7 @@ export class PostgresTermFence implements PostgresFence {
         const rollback = async () => {
           if (!open) return;
           open = false;
-          await client.query('ROLLBACK').catch(() => destroy(this.#notLeader('rollback failed')));
+          await client.query('ROLLBACK').catch(() => destroy());
         };
         try {
           // A paused or partitioned leader's open transaction must not hold the row lock (and
@@ -156,13 +187,18 @@ export class PostgresTermFence implements PostgresFence {
             result = await work(client);
           } catch (error) {
             await rollback();
+            // A statement cut by the term's own timeouts (or a connection the server closed
+            // meanwhile) is the term ending, not the caller's bug.
+            if (this.#state.remainingMs() <= 0) {
+              throw this.#notLeader('the term ended during the transaction', {}, error);
+            }
             throw new PassThrough(error);
           }
           if (this.#state.remainingMs() <= 0) {
             await rollback();
             throw this.#notLeader('the term ended on the local clock before COMMIT');
           }
-          committing = true;
+          setCommitting(true);
           open = false;
           const commit = await client.query('COMMIT');
           if ((commit as { command?: string }).command === 'ROLLBACK') {
@@ -180,11 +216,15 @@ export class PostgresTermFence implements PostgresFence {
           throw error;
         }
       },
-      () => committing,
+      isCommitting,
     );
   }
 
-  #notLeader(why: string, details: Record<string, unknown> = {}): LeaderElectError {
+  #notLeader(
+    why: string,
+    details: Record<string, unknown> = {},
+    cause?: unknown,
+  ): LeaderElectError {
     return new LeaderElectError(
       ErrorCode.NotLeader,
       `fenced transaction rejected: term ${this.token} of ${JSON.stringify(this.identity)} in election ${JSON.stringify(this.election)} is over (${why}); nothing was committed`,
@@ -195,6 +235,7 @@ export class PostgresTermFence implements PostgresFence {
           token: this.token.toString(),
           ...details,
         },
+        ...(cause === undefined ? {} : { cause }),
       },
     );
   }

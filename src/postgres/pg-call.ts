@@ -23,7 +23,7 @@ export interface PgCallOptions {
 export async function withConnection<T>(
   pool: PgPool,
   options: PgCallOptions,
-  work: (client: PgPoolClient, destroy: (reason: unknown) => void) => Promise<T>,
+  work: (client: PgPoolClient, destroy: () => void) => Promise<T>,
 ): Promise<T> {
   const { signal, timeoutMs, context } = options;
   if (signal.aborted) throw signal.reason;
@@ -82,7 +82,13 @@ export async function withConnection<T>(
       throw error;
     }
     client.on('error', onClientError);
-    const result = await Promise.race([work(client, (reason) => fail(reason, true)), stop]);
+    const acquired = client;
+    const destroy = () => {
+      if (destroyed) return;
+      destroyed = true;
+      acquired.release(true);
+    };
+    const result = await Promise.race([work(client, destroy), stop]);
     return result;
   } catch (error) {
     const inner = error instanceof PassThrough ? error.error : error;

@@ -177,7 +177,7 @@ export class PostgresLeaseStore implements RecordStore {
     operation: string,
     signal: AbortSignal,
     timeoutMs: number,
-    work: (client: PgPoolClient, destroy: (reason: unknown) => void) => Promise<T>,
+    work: (client: PgPoolClient, destroy: () => void) => Promise<T>,
     committing?: () => boolean,
   ): Promise<T> {
     return withConnection(
