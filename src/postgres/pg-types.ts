@@ -22,7 +22,8 @@ export interface PgPoolClient {
   on(event: 'error', listener: (error: Error) => void): unknown;
   on(event: 'end', listener: () => void): unknown;
   on(event: 'notification', listener: (message: PgNotification) => void): unknown;
-  removeListener(event: string, listener: (...args: never[]) => void): unknown;
+  // biome-ignore lint/suspicious/noExplicitAny: node-postgres's own signature (EventEmitter).
+  removeListener(event: string, listener: (...args: any[]) => void): unknown;
 }
 
 /** A `pg.Pool` (or anything with the same connect / query / end). */
@@ -30,6 +31,7 @@ export interface PgPool {
   connect(): Promise<PgPoolClient>;
   query(text: string, values?: readonly unknown[]): Promise<PgQueryResult>;
   end(): Promise<void>;
-  on(event: 'error', listener: (error: Error, client: unknown) => void): unknown;
-  removeListener(event: string, listener: (...args: never[]) => void): unknown;
+  on(event: 'error', listener: (error: Error, client: never) => void): unknown;
+  // biome-ignore lint/suspicious/noExplicitAny: node-postgres's own signature (EventEmitter).
+  removeListener(event: string, listener: (...args: any[]) => void): unknown;
 }
