@@ -28,6 +28,11 @@ export interface PostgresBackendOptions {
    * `.pgpass` file over a password in the string.
    */
   readonly connectionString?: string;
+  /**
+   * The password when created from `connectionString` without one in it (a string, or a
+   * function for rotating credentials, as node-postgres takes it). @default `$PGPASSWORD`
+   */
+  readonly password?: string | (() => string | Promise<string>);
   /** Pool size when created from `connectionString`: the LISTEN connection plus requests. @default 3 */
   readonly maxConnections?: number;
   /** The election: the lease row's name (any text of 1–256 characters, sent as a parameter). */
@@ -177,8 +182,16 @@ export function postgresBackend(options: PostgresBackendOptions): PostgresBacken
       `maxConnections must be an integer ≥ 2 (one LISTEN connection and at least one for requests), got ${String(max)}`,
     );
   }
+  if (
+    options.password !== undefined &&
+    typeof options.password !== 'string' &&
+    typeof options.password !== 'function'
+  ) {
+    throw new LeaderElectError(ErrorCode.InvalidOption, 'password must be a string or a function');
+  }
   const pool = new pg.Pool({
     connectionString,
+    ...(options.password === undefined ? {} : { password: options.password }),
     max,
     keepAlive: true,
     idleTimeoutMillis: 30_000,

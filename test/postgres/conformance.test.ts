@@ -5,13 +5,13 @@
 import { afterAll, inject } from 'vitest';
 import { postgresBackend } from '../../src/postgres/index.js';
 import { describeBackendConformance } from '../conformance/backend-conformance.js';
-import { adminQuery, uniqueTable } from './support.js';
+import { adminQuery, dropLeaseTable, uniqueTable } from './support.js';
 
 const table = uniqueTable('conformance');
 const url = inject('postgresUrl');
 
 afterAll(async () => {
-  await adminQuery(`DROP TABLE IF EXISTS ${table}`);
+  await dropLeaseTable(table);
 });
 
 describeBackendConformance({

@@ -8,7 +8,7 @@ import { ErrorCode, type LeaderElectError, LeaderElector, systemClock } from '..
 import { type PostgresBackend, postgresBackend } from '../../src/postgres/index.js';
 import { freePort } from '../env/postgres.mjs';
 import { waitFor } from '../support/wait.js';
-import { adminQuery, testPool, uniqueTable } from './support.js';
+import { adminQuery, dropLeaseTable, testPool, uniqueTable } from './support.js';
 
 const url = inject('postgresUrl');
 const host = `127.0.0.1:${inject('postgresPort')}`;
@@ -57,7 +57,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(backends.map((b) => b.close()));
-  await adminQuery(`DROP TABLE IF EXISTS ${table}`);
+  await dropLeaseTable(table);
   await adminQuery(`DROP ROLE IF EXISTS ${role}; DROP ROLE IF EXISTS ${readOnly}`);
 });
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from 'vitest';
 import { type CandidateConfig, CandidateProcess } from './candidate-process.js';
-import { adminQuery, uniqueTable } from './support.js';
+import { adminQuery, dropLeaseTable, uniqueTable } from './support.js';
 
 const url = inject('postgresUrl');
 const table = uniqueTable('faults');
@@ -20,7 +20,8 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
-  await adminQuery(`DROP TABLE IF EXISTS ${writesTable}; DROP TABLE IF EXISTS ${table}`);
+  await adminQuery(`DROP TABLE IF EXISTS ${writesTable}`);
+  await dropLeaseTable(table);
 });
 afterEach(async () => {
   await Promise.all(children.splice(0).map((c) => c.kill('SIGKILL')));

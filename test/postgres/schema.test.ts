@@ -3,13 +3,13 @@ import { readFileSync } from 'node:fs';
 import { afterAll, expect, inject, test } from 'vitest';
 import { systemClock } from '../../src/index.js';
 import { postgresBackend, schemaSql } from '../../src/postgres/index.js';
-import { adminQuery } from './support.js';
+import { adminQuery, dropLeaseTable } from './support.js';
 
 const file = new URL('../../sql/leader-elect-postgres.sql', import.meta.url);
 const role = `le_app_${process.pid}`;
 
 afterAll(async () => {
-  await adminQuery(`DROP TABLE IF EXISTS leader_elect_leases`);
+  await dropLeaseTable('leader_elect_leases');
   await adminQuery(`DROP ROLE IF EXISTS ${role}`);
 });
 

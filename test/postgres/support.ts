@@ -34,3 +34,12 @@ export async function adminQuery(
 export function uniqueTable(label: string): string {
   return `le_${label}_${process.pid}_${Date.now().toString(36)}`.slice(0, 48);
 }
+
+/** Drops a lease table with its sequence (owned by it) and its NOTIFY trigger function. */
+export async function dropLeaseTable(table: string, url = inject('postgresUrl')): Promise<void> {
+  await adminQuery(
+    `DROP TABLE IF EXISTS ${table}; DROP FUNCTION IF EXISTS ${table}_notify()`,
+    [],
+    url,
+  );
+}

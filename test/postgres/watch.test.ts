@@ -14,7 +14,7 @@ import {
 } from '../../src/index.js';
 import { type PostgresFence, postgresBackend } from '../../src/postgres/index.js';
 import { waitFor } from '../support/wait.js';
-import { adminQuery, uniqueTable } from './support.js';
+import { adminQuery, dropLeaseTable, uniqueTable } from './support.js';
 
 const url = inject('postgresUrl');
 const table = uniqueTable('watch');
@@ -28,7 +28,7 @@ afterEach(async () => {
   await Promise.all(electors.splice(0).map((e) => e.stop()));
 });
 afterAll(async () => {
-  await adminQuery(`DROP TABLE IF EXISTS ${table}`);
+  await dropLeaseTable(table);
 });
 
 type Logged =
