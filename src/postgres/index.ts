@@ -194,7 +194,9 @@ export function postgresBackend(options: PostgresBackendOptions): PostgresBacken
     ...(options.password === undefined ? {} : { password: options.password }),
     max,
     keepAlive: true,
-    idleTimeoutMillis: 30_000,
+    // Idle connections stay open: a follower's only request may be its takeover, which must not
+    // wait for a TCP and SCRAM handshake (and a cold server session) on a fresh connection.
+    idleTimeoutMillis: 0,
     application_name: 'leader-elect',
   });
   // Idle connections broken by a server restart or a terminated backend: the pool drops them

@@ -25,11 +25,12 @@ const BENCH_ROLE = 'bench';
 const BENCH_PASSWORD = 'bench';
 
 /**
- * After the lease has a holder, how long the follower gets before a trial starts: our follower
- * connects and LISTENs within tens of milliseconds; the hand-written advisory-lock follower
- * polls every retryPeriod, and its phase is part of what a handoff costs it.
+ * After every follower reported that it follows (ours: it observed the leader with its watch
+ * up; the hand-written peer: its first try found the lock held; the advisory-lock package: its
+ * session waits in pg_locks), a short pause before the trial starts. The hand-written follower
+ * polls every retryPeriod: its phase is part of what a handoff costs it.
  */
-const SETTLE_MS = 300;
+const SETTLE_MS = 50;
 
 function parseFixture(line) {
   const e = parseJsonLine(line);
@@ -299,6 +300,22 @@ export async function startPostgresBackend({ log }) {
     return rows[0] ?? null;
   }
 
+  /** Live candidate processes per election, for `settled`. */
+  const candidates = new Map();
+  const retryPeriods = new Map();
+  /**
+   * Whether `candidate`, since its latest campaign (its start, or the last `campaign` command the
+   * harness sent: its `campaigning` line may not have arrived yet), leads or reported that it
+   * follows.
+   */
+  const campaignSentAt = new WeakMap();
+  const following = (candidate) => {
+    const since = campaignSentAt.get(candidate) ?? Number.NEGATIVE_INFINITY;
+    return candidate.events.some(
+      (e) => e.t >= since && (e.type === 'following' || e.type === 'elected'),
+    );
+  };
+
   return {
     name: 'postgres',
     server: `PostgreSQL ${serverVersion} (Debian binaries, initdb in a temporary directory) on loopback; fsync off (test settings)`,
@@ -319,13 +336,29 @@ export async function startPostgresBackend({ log }) {
     },
     spawn(impl, params) {
       const { command, args, env } = impl.command(params);
-      return new CandidateProcess({
+      const candidate = new CandidateProcess({
         label: `${impl.id}/${params.identity}`,
         command,
         args,
         env,
         parse: impl.parse(),
       });
+      let set = candidates.get(params.election);
+      if (set === undefined) {
+        set = new Set();
+        candidates.set(params.election, set);
+      }
+      set.add(candidate);
+      const send = candidate.send.bind(candidate);
+      candidate.send = (command) => {
+        const t = send(command);
+        if (command === 'campaign') campaignSentAt.set(candidate, t);
+        return t;
+      };
+      retryPeriods.set(params.election, params.profile.retryPeriod);
+      const own = set;
+      void candidate.exited.then(() => own.delete(candidate));
+      return candidate;
     },
     /**
      * The lease (ours: the row; advisory locks: the lock) has a holder — and, for the blocking
@@ -334,18 +367,24 @@ export async function startPostgresBackend({ log }) {
     async settled(impl, name, count, { timeoutMs = 15_000 } = {}) {
       const deadline = performance.now() + timeoutMs;
       for (;;) {
+        const live = [...(candidates.get(name) ?? [])];
+        const allFollow = impl.id === 'advisory-lock-npm' || live.every(following);
         if (impl.lockBased) {
           const state = await lockState(impl, name);
           const wanted = impl.id === 'advisory-lock-npm' ? count - 1 : 0;
-          if (state.holder !== null && state.waiting >= wanted) break;
-        } else if ((await leaseRow(name))?.holder_identity) {
+          if (state.holder !== null && state.waiting >= wanted && allFollow) break;
+        } else if ((await leaseRow(name))?.holder_identity && allFollow) {
           break;
         }
         if (performance.now() > deadline)
           throw new Error(`${impl.id}: ${name} has no holder after ${timeoutMs} ms`);
         await sleep(10);
       }
-      await sleep(SETTLE_MS);
+      // The hand-written follower polls: a trial starts at a random phase of its poll cycle (it
+      // reported `following` right after a poll), as a real handoff would.
+      const phase =
+        impl.id === 'pg-try-advisory-lock' ? Math.random() * (retryPeriods.get(name) ?? 0) : 0;
+      await sleep(SETTLE_MS + phase);
     },
     /**
      * Ours: the arrival of the crashed holder's last renewal (its NOTIFY, seen by the harness's
