@@ -197,6 +197,9 @@ export function postgresBackend(options: PostgresBackendOptions): PostgresBacken
     // Idle connections stay open: a follower's only request may be its takeover, which must not
     // wait for a TCP and SCRAM handshake (and a cold server session) on a fresh connection.
     idleTimeoutMillis: 0,
+    // Requests are bounded by their own deadlines; this bounds the connection attempt itself
+    // (a SYN to an unreachable host would otherwise wait for the kernel's retries).
+    connectionTimeoutMillis: 10_000,
     application_name: 'leader-elect',
   });
   // Idle connections broken by a server restart or a terminated backend: the pool drops them

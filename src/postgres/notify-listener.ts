@@ -176,10 +176,11 @@ export class NotifyListener {
       this.#breakConnection = null;
       client.removeListener('notification', onNotification);
       client.removeListener('end', onEnd);
-      // Never back to the pool: it is LISTENing. The pool discards a destroyed client.
+      // Never back to the pool: it is LISTENing. The pool discards a destroyed client, which
+      // keeps a listener: a late 'error' from its socket must not go unheard.
+      client.removeListener('error', onError);
+      client.on('error', () => undefined);
       client.release(true);
-      // A late 'error' from the destroyed socket must not be thrown.
-      setTimeout(() => client.removeListener('error', onError), 1_000).unref?.();
     }
   }
 

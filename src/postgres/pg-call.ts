@@ -102,10 +102,12 @@ export async function withConnection<T>(
   } finally {
     if (timer !== null) clearTimeout(timer);
     if (onAbort !== null) signal.removeEventListener('abort', onAbort);
-    if (client !== null) {
+    if (client !== null && !destroyed) {
       client.removeListener('error', onClientError);
-      if (!destroyed) client.release();
+      client.release();
     }
+    // A destroyed connection keeps our listener: the server's last words (57P01 during a
+    // shutdown, say) may still arrive as an 'error' event, which must not go unheard.
   }
 }
 

@@ -21,6 +21,8 @@ import { SCHEMA_LOCK_KEY, schemaSql } from './schema.js';
 
 /** The request timeout before any elector configured the store. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+/** How long `close()` waits for the pool it owns to end. */
+const POOL_END_TIMEOUT_MS = 2_000;
 /** How often the LISTEN connection is probed before any elector configured the store. */
 const DEFAULT_PROBE_INTERVAL_MS = 15_000;
 
@@ -242,7 +244,19 @@ export class PostgresLeaseStore implements RecordStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#listener.close();
-    if (this.#options.ownsPool === true) await this.pool.end();
+    if (this.#options.ownsPool === true) {
+      // pool.end() waits for every connection to be returned. After a server restart we saw a
+      // connection left counted as checked out (no socket, no request of ours holding it) keep
+      // it pending forever; closing must not hang on that, so it waits a bounded time.
+      let timer: ReturnType<typeof setTimeout> | null = null;
+      await Promise.race([
+        this.pool.end().catch(() => undefined),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, POOL_END_TIMEOUT_MS);
+        }),
+      ]);
+      if (timer !== null) clearTimeout(timer);
+    }
   }
 
   /** Makes sure the table exists (creating it if allowed), once per store. */

@@ -51,13 +51,26 @@ const backendArgs = (election: string) => [
 ];
 const timing = ['--lease-duration', '1500ms', '--renew-deadline', '1s', '--retry-period', '300ms'];
 
-/** A command that records its environment, then runs until SIGTERM. */
+/** A command that records its environment (written whole, then renamed), then runs until SIGTERM. */
 function job(file: string): string[] {
   return [
     process.execPath,
     '-e',
-    `require('fs').writeFileSync(${JSON.stringify(file)}, JSON.stringify({ token: process.env.LEADER_ELECT_TOKEN, pgpassword: process.env.PGPASSWORD ?? null, url: process.env.DB_URL ?? null })); setInterval(() => {}, 1000);`,
+    `const fs = require('fs'); fs.writeFileSync(${JSON.stringify(`${file}.tmp`)}, JSON.stringify({ token: process.env.LEADER_ELECT_TOKEN, pgpassword: process.env.PGPASSWORD ?? null, url: process.env.DB_URL ?? null })); fs.renameSync(${JSON.stringify(`${file}.tmp`)}, ${JSON.stringify(file)}); setInterval(() => {}, 1000);`,
   ];
+}
+
+/** What the job recorded, once it has (bounded wait). */
+async function recorded(file: string): Promise<unknown> {
+  const deadline = performance.now() + 15_000;
+  for (;;) {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await sleep(20);
+    }
+  }
 }
 
 function start(args: readonly string[], environment: NodeJS.ProcessEnv = env()): CliProcess {
@@ -112,8 +125,7 @@ describe('leader-elect on PostgreSQL', () => {
       [aFile, aStarted.token],
       [bFile, bStarted.token],
     ] as const) {
-      const seen = JSON.parse(readFileSync(file, 'utf8'));
-      expect(seen).toEqual({ token: String(token), pgpassword: null, url: null });
+      expect(await recorded(file)).toEqual({ token: String(token), pgpassword: null, url: null });
     }
   });
 
@@ -140,15 +152,7 @@ describe('leader-elect on PostgreSQL', () => {
       { ...process.env, DB_URL: withPassword },
     );
     const started = await a.waitForEvent((e) => e.event === 'command-started');
-    for (let i = 0; i < 100; i++) {
-      try {
-        readFileSync(file);
-        break;
-      } catch {
-        await sleep(20);
-      }
-    }
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({
+    expect(await recorded(file)).toEqual({
       token: String(started.token),
       pgpassword: null,
       url: null,
