@@ -126,6 +126,14 @@ export function toPgError(error: unknown, ctx: PgRequestContext): LeaderElectErr
       details,
     });
   }
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+    // A deadline of ours (AbortSignal.timeout) ran out: no answer in time.
+    return new LeaderElectError(
+      ErrorCode.BackendUnavailable,
+      `PostgreSQL at ${ctx.server} did not answer in time to ${ctx.operation} (${ctx.target}): ${message}`,
+      { cause: error, details },
+    );
+  }
   const code = nodeCode(error);
   if (
     code.startsWith('ERR_TLS_') ||
