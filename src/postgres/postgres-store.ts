@@ -13,7 +13,7 @@ import type {
 import { ErrorCode, hasErrorCode, LeaderElectError } from '../errors.js';
 import { resolveTable, type TableRef } from './identifiers.js';
 import { NotifyListener } from './notify-listener.js';
-import { PassThrough, withConnection } from './pg-call.js';
+import { type PassThrough, withConnection } from './pg-call.js';
 import type { PgRequestContext } from './pg-errors.js';
 import type { PgPool, PgPoolClient } from './pg-types.js';
 import { RECORD_COLUMNS, recordParams, rowToRecord } from './row.js';
@@ -371,5 +371,3 @@ export class PostgresLeaseStore implements RecordStore {
     return `lease row ${JSON.stringify(name)} in ${this.table.display}`;
   }
 }
-
-export { PassThrough };
