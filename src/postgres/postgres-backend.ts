@@ -12,7 +12,10 @@ import type {
   LeaseBackend,
   LeaseStatus,
   Observation,
+  ObserveListener,
   ReleaseRequest,
+  TransferOutcome,
+  TransferRequest,
   WatchHandle,
   WatchListener,
 } from '../backend/lease-backend.js';
@@ -24,6 +27,11 @@ import type { PostgresLeaseStore } from './postgres-store.js';
 export class PostgresLeaseBackend implements LeaseBackend<PostgresFence> {
   readonly description: string;
   readonly election: string;
+  /** The election's name (metrics and messages). */
+  readonly name: string;
+  /** The store always watches (LISTEN/NOTIFY): both push channels exist. */
+  readonly watch: (listener: WatchListener, context: BackendContext) => WatchHandle;
+  readonly observe: (listener: ObserveListener) => WatchHandle;
   readonly store: PostgresLeaseStore;
   readonly #inner: RecordLeaseBackend;
   readonly #onClose: () => Promise<void>;
@@ -44,7 +52,15 @@ export class PostgresLeaseBackend implements LeaseBackend<PostgresFence> {
       options.onSlowPath === undefined ? {} : { onSlowPath: options.onSlowPath },
     );
     this.description = this.#inner.description;
+    this.name = election;
     this.#onClose = options.onClose;
+    const inner = this.#inner;
+    const { watch, observe } = inner;
+    if (watch === undefined || observe === undefined) {
+      throw new Error('internal: the PostgreSQL store always offers a watch');
+    }
+    this.watch = (listener, context) => watch.call(inner, listener, context);
+    this.observe = (listener) => observe.call(inner, listener);
   }
 
   configure(timings: ElectionTimings): void {
@@ -85,12 +101,14 @@ export class PostgresLeaseBackend implements LeaseBackend<PostgresFence> {
     await this.#inner.release(request);
   }
 
-  watch(listener: WatchListener, context: BackendContext): WatchHandle {
-    return this.#inner.watch(listener, context);
-  }
-
   inspect(request: InspectRequest): Promise<LeaseStatus> {
     return this.#inner.inspect(request);
+  }
+
+  /** Hands the term to `successor` (see `LeaderElector.transfer`): the adapter's hand-over. */
+  async transfer(request: TransferRequest): Promise<TransferOutcome> {
+    if (this.#term?.state.token === request.token) this.#endTerm();
+    return this.#inner.transfer(request);
   }
 
   async close(): Promise<void> {
