@@ -17,7 +17,11 @@ export default defineConfig({
             'test/conformance/memory.test.ts',
             'test/cli/**/*.test.ts',
           ],
-          exclude: ['test/cli/**/*.etcd.test.ts', 'test/cli/**/*.kube.test.ts'],
+          exclude: [
+            'test/cli/**/*.etcd.test.ts',
+            'test/cli/**/*.kube.test.ts',
+            'test/cli/**/*.postgres.test.ts',
+          ],
           testTimeout: 30_000,
         },
       },
@@ -45,6 +49,17 @@ export default defineConfig({
           testTimeout: 60_000,
           // A first run builds kube-apiserver from source (minutes on two cores).
           hookTimeout: 2_400_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // A PostgreSQL 15 server from the Debian binaries (initdb in a temporary directory).
+        test: {
+          name: 'postgres',
+          include: ['test/postgres/**/*.test.ts', 'test/cli/**/*.postgres.test.ts'],
+          globalSetup: ['test/env/global-setup-postgres.mjs'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
           fileParallelism: false,
         },
       },

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startEtcdBackend } from './lib/backends/etcd.mjs';
 import { startKubernetesBackend } from './lib/backends/kubernetes.mjs';
+import { startPostgresBackend } from './lib/backends/postgres.mjs';
 import { startFencedResource } from './lib/fenced-resource.mjs';
 import { currentLoad, describeMachine } from './lib/machine.mjs';
 import { crashTrial, gracefulTrial, transferTrial } from './lib/memory.mjs';
@@ -28,7 +29,7 @@ import { scaleScenario } from './lib/scenarios/scale.mjs';
 import { transferScenario } from './lib/scenarios/transfer.mjs';
 import { round, summarize } from './lib/stats.mjs';
 
-const BACKENDS = ['memory', 'etcd', 'kubernetes'];
+const BACKENDS = ['memory', 'etcd', 'kubernetes', 'postgres'];
 const SCENARIOS = ['graceful', 'transfer', 'crash', 'pause', 'renew-load', 'scale', 'cold-start'];
 const USAGE = `npm run bench -- [options]
   --backend LIST         ${BACKENDS.join(',')} (default: all; those that cannot start are skipped)
@@ -104,6 +105,11 @@ const PROFILES = {
     production: { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 },
   },
   kubernetes: {
+    failover: { leaseDuration: 2_000, renewDeadline: 1_500, retryPeriod: 500 },
+    production: { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 },
+  },
+  // Milliseconds are exact on PostgreSQL; the same figures as etcd and Kubernetes for comparison.
+  postgres: {
     failover: { leaseDuration: 2_000, renewDeadline: 1_500, retryPeriod: 500 },
     production: { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 },
   },
@@ -314,7 +320,8 @@ async function runServerBackend(name, start) {
     versions: ctx.versions,
     notes: ctx.notes ?? [],
   });
-  const fence = await startFencedResource();
+  // PostgreSQL: the downstream system of the pause scenario is the database itself.
+  const fence = ctx.fencedResource ? await ctx.fencedResource() : await startFencedResource();
   try {
     for (const scenario of scenarios) {
       for (const impl of ctx.implementations) {
@@ -563,6 +570,7 @@ for (const backend of backends) {
   if (backend === 'memory') await runMemory();
   else if (backend === 'etcd') await runServerBackend('etcd', startEtcdBackend);
   else if (backend === 'kubernetes') await runServerBackend('kubernetes', startKubernetesBackend);
+  else if (backend === 'postgres') await runServerBackend('postgres', startPostgresBackend);
 }
 
 const meta = {

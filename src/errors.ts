@@ -37,6 +37,8 @@ export const ErrorCode = {
   PermissionDenied: 'LE_PERMISSION_DENIED',
   /** The TLS handshake failed (wrong CA, missing or rejected client certificate). */
   TlsError: 'LE_TLS_ERROR',
+  /** The backend's schema (PostgreSQL: the lease table) is missing and could not be created. */
+  SchemaMissing: 'LE_SCHEMA_MISSING',
   /** A user callback (`onStartedLeading`, `onStoppedLeading`, `onNewLeader`) threw or rejected. */
   CallbackFailed: 'LE_CALLBACK_FAILED',
   /** An operation was aborted through its AbortSignal. */

@@ -27,7 +27,8 @@ Usage:
   leader-elect COMMAND --help                   options and examples of a command
   leader-elect --help                           this text
 
-Backends: --backend etcd (--endpoints, --election) or --backend kubernetes (--lease-name).
+Backends: --backend etcd (--endpoints, --election), --backend kubernetes (--lease-name) or
+--backend postgres (--connection-string, --election).
 
 Examples:
   leader-elect run --backend etcd --election nightly-report -- ./report.sh

@@ -96,6 +96,8 @@ function targets(rows) {
     ['etcd', 'crash', 'excessP99Ms', 600],
     ['kubernetes', 'graceful', 'p99Ms', 30],
     ['kubernetes', 'crash', 'excessP99Ms', 50],
+    ['postgres', 'graceful', 'p99Ms', 10],
+    ['postgres', 'crash', 'excessP99Ms', 50],
   ];
   for (const [backend, scenario, field, limit] of limits) {
     const r = ourRow(rows, backend, scenario);
@@ -108,7 +110,7 @@ function targets(rows) {
         r[field] !== null && r[field] <= limit,
       );
   }
-  for (const backend of ['etcd', 'kubernetes']) {
+  for (const backend of ['etcd', 'kubernetes', 'postgres']) {
     const r = ourRow(rows, backend, 'pause');
     if (r)
       check(
