@@ -22,6 +22,16 @@ export default defineConfig({
         },
       },
       {
+        // The packed tarball as users get it (npm test builds first): its file list, and fresh
+        // ESM and CommonJS projects that install it from the npm cache and run it.
+        test: {
+          name: 'package',
+          include: ['test/package/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
         // A real three-member etcd cluster built from source (test/env), started once.
         test: {
           name: 'etcd',
