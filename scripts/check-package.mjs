@@ -23,7 +23,9 @@ function run(command, args, options = {}) {
   process.stdout.write(`$ ${[command, ...args].join(' ')}\n`);
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });
   if (result.status !== 0) {
-    process.stderr.write(`check:package: ${command} failed (exit ${result.status ?? result.signal})\n`);
+    process.stderr.write(
+      `check:package: ${command} failed (exit ${result.status ?? result.signal})\n`,
+    );
     process.exitCode = 1;
   }
   return result;
