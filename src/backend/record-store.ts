@@ -61,7 +61,7 @@ export interface RecordStore {
     version: string,
     signal: AbortSignal,
   ): Promise<StoredRecord>;
-  /** Optional: see {@link LeaseBackend.configure}; called for every elector using the store. */
+  /** Optional: see `LeaseBackend.configure`; called for every elector using the store. */
   readonly configure?: ((timings: ElectionTimings) => void) | undefined;
   /** Optional: pushes every new version of the record (and `null` on deletion), in write order. */
   readonly watch?:
