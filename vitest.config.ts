@@ -16,6 +16,8 @@ export default defineConfig({
             'test/property/**/*.test.ts',
             'test/conformance/memory.test.ts',
             'test/cli/**/*.test.ts',
+            // Examples' own tests (they import the built package by name, as users do).
+            'examples/**/*.test.mjs',
           ],
           exclude: ['test/cli/**/*.etcd.test.ts', 'test/cli/**/*.kube.test.ts'],
           testTimeout: 30_000,
@@ -39,6 +41,7 @@ export default defineConfig({
             'test/env/etcd-env.test.ts',
             'test/etcd/**/*.test.ts',
             'test/cli/**/*.etcd.test.ts',
+            'test/examples/**/*.etcd.test.ts',
           ],
           globalSetup: ['test/env/global-setup-etcd.mjs'],
           testTimeout: 60_000,
@@ -50,7 +53,11 @@ export default defineConfig({
         // A kube-apiserver v1.37 built from source on its own etcd; client-go peers; HAProxy.
         test: {
           name: 'kubernetes',
-          include: ['test/kubernetes/**/*.test.ts', 'test/cli/**/*.kube.test.ts'],
+          include: [
+            'test/kubernetes/**/*.test.ts',
+            'test/cli/**/*.kube.test.ts',
+            'test/examples/**/*.kube.test.ts',
+          ],
           globalSetup: ['test/env/global-setup-kube.mjs'],
           testTimeout: 60_000,
           // A first run builds kube-apiserver from source (minutes on two cores).

@@ -60,7 +60,7 @@ type AnyElector = LeaderElector<unknown>;
  * backends from `target.newBackend`, in elections with unique names, and stops them afterwards.
  *
  * It checks: one leader among N concurrent candidates at every sampled instant; exactly one
- * winner of a race on a free lease; a graceful handoff faster than any poll (watch-driven); a
+ * winner of a race on a free lease, and on a released one; a graceful handoff faster than any poll (watch-driven); a
  * crashed leader replaced after expiry and not before; strictly increasing tokens across terms;
  * re-candidacy after the lease is taken away (`evict`); corrupt records never treated as free
  * (`corrupt`); no timers, watches or sockets left behind after `stop()`.
@@ -140,6 +140,31 @@ export function describeBackendConformance(target: ConformanceTarget): void {
       expect(leaders().map((e) => e.identity)).toEqual(started);
       // Every loser observed the same winner.
       for (const e of all) expect(e.leader?.identity).toBe(started[0]);
+    });
+
+    test('N followers racing for a released lease produce exactly one winner', async () => {
+      // The race goes through an update of the released record: a store whose update ignores
+      // the version it was given (last writer wins) lets several followers believe they lead.
+      const name = election('released');
+      const holder = await candidate(name, 'holder');
+      void holder.run();
+      await holder.waitForLeadership({ signal: AbortSignal.timeout(timings.leaseDuration * 3) });
+      const followers = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => candidate(name, `follower-${i}`)),
+      );
+      const started: string[] = [];
+      for (const e of followers) e.on('startedLeading', (t) => started.push(t.identity));
+      for (const e of followers) void e.run();
+      await waitFor(
+        () => followers.every((e) => e.leader?.identity === 'holder'),
+        'every follower to observe the holder',
+        timings.leaseDuration * 2,
+      );
+      await holder.stop();
+      await waitFor(() => started.length > 0, 'a winner', timings.leaseDuration * 3);
+      await sleep(timings.retryPeriod * 2);
+      expect(started).toHaveLength(1);
+      expect(leaders().map((e) => e.identity)).toEqual(started);
     });
 
     test('graceful stop hands over, watch-driven (faster than any poll)', async () => {
