@@ -8,7 +8,8 @@
  *
  *   GET /healthz  200 unless this replica believes it leads but has stopped renewing (the rule
  *                 of client-go's HealthzAdaptor: a liveness probe restarts a stuck leader)
- *   GET /readyz   200 once this replica has observed the lease, 503 before and while shutting down
+ *   GET /readyz   200 while the API server answers, 503 while it does not (with the reason) and
+ *                 while shutting down
  *   GET /         {"identity", "leading", "leader", "token"} as JSON
  *
  *   KUBECONFIG=~/.kube/config NAMESPACE=default node examples/http-service.mjs
@@ -48,24 +49,23 @@ const elector = new LeaderElector({
   onNewLeader: ({ identity }) => log(`leader is ${identity ?? 'nobody'}`),
 });
 elector.on('error', (error) => log(`error ${error.code}: ${error.message}`));
+elector.on('readiness', ({ ready, reason }) => log(ready ? 'ready' : `not ready: ${reason}`));
 
 let shuttingDown = false;
 
 /**
- * Readiness: this replica has observed the lease (the API server answered), and it is not
- * shutting down.
- *
- * TODO(readiness): when LeaderElector gains its readiness API (issue 13: false while the backend
- * cannot be reached, with the reason), use it here instead of `elector.leader`, which only says
- * that the lease was observed once.
+ * Readiness: the elector can reach the API server (its last request got an answer), and this
+ * replica is not shutting down. A follower that cannot reach the API server is healthy by
+ * client-go's rule (a restart would not help), but it is not ready: it could not take over.
  * @returns {{ ok: boolean, message: string }}
  */
 function readiness() {
   if (shuttingDown) return { ok: false, message: 'shutting down' };
-  if (elector.leader === undefined) return { ok: false, message: 'lease not observed yet' };
+  const { ready, reason } = elector.readiness();
+  if (!ready) return { ok: false, message: reason };
   return {
     ok: true,
-    message: elector.isLeader() ? 'leading' : `following ${elector.leader.identity ?? 'nobody'}`,
+    message: elector.isLeader() ? 'leading' : `following ${elector.leader?.identity ?? 'nobody'}`,
   };
 }
 

@@ -1,6 +1,10 @@
 // examples/http-service.mjs: two replicas on a Lease of the real kube-apiserver; probes and the
 // election view over HTTP; SIGTERM fails readiness, hands over at once, drains, and exits 0.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, expect, inject, test } from 'vitest';
+import { closedPort } from '../cli/support.js';
 import { ensureNamespace } from '../kubernetes/support.js';
 import { ExampleGroup, type ExampleProcess } from './support.js';
 
@@ -13,9 +17,13 @@ interface Replica {
   readonly port: number;
 }
 
-async function start(identity: string, leaseName: string): Promise<Replica> {
+async function start(
+  identity: string,
+  leaseName: string,
+  kubeconfig = inject('kubeAdminKubeconfig'),
+): Promise<Replica> {
   const proc = group.start(identity, 'http-service.mjs', {
-    KUBECONFIG: inject('kubeAdminKubeconfig'),
+    KUBECONFIG: kubeconfig,
     NAMESPACE: namespace,
     LEASE_NAME: leaseName,
     POD_NAME: identity,
@@ -89,4 +97,35 @@ test('probes and the election over HTTP; SIGTERM hands over, drains and exits 0'
 
   follower.proc.kill('SIGTERM');
   expect((await follower.proc.exit()).code, follower.proc.transcript()).toBe(0);
+});
+
+test('an API server it cannot reach: healthy (a follower), not ready, with the reason', async () => {
+  // The admin kubeconfig, aimed at a loopback port nobody listens on.
+  const dir = mkdtempSync(join(tmpdir(), 'leader-elect-kubeconfig-'));
+  const kubeconfig = join(dir, 'kubeconfig');
+  const port = await closedPort();
+  // test/env writes kubeconfigs as JSON (valid YAML).
+  const config = JSON.parse(readFileSync(inject('kubeAdminKubeconfig'), 'utf8')) as {
+    clusters: { cluster: { server: string } }[];
+  };
+  for (const { cluster } of config.clusters) cluster.server = `https://127.0.0.1:${port}`;
+  writeFileSync(kubeconfig, JSON.stringify(config));
+  try {
+    const replica = await start('unreachable', 'http-service-unreachable', kubeconfig);
+    const [, code] = await replica.proc.waitForLine(/^\[\S+\] error (LE_\w+): /);
+    expect(code).toBe('LE_BACKEND_UNAVAILABLE');
+    const NOT_READY = /^\[\S+\] not ready: (?!waiting for the first answer)(.*)$/;
+    await replica.proc.waitForLine(NOT_READY);
+    expect(await get(replica, '/healthz')).toMatchObject({ status: 200 });
+    const ready = await get(replica, '/readyz');
+    expect(ready.status).toBe(503);
+    // The reason the elector gave last (a later failed attempt may give it again, or anew).
+    expect(replica.proc.matching(NOT_READY).map(([, reason]) => reason)).toContain(ready.body);
+    expect(ready.body).toMatch(/127\.0\.0\.1/);
+    expect(replica.proc.matching(LEADING)).toEqual([]);
+    replica.proc.kill('SIGTERM');
+    expect((await replica.proc.exit()).code, replica.proc.transcript()).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
