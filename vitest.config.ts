@@ -16,6 +16,8 @@ export default defineConfig({
             'test/property/**/*.test.ts',
             'test/conformance/memory.test.ts',
             'test/cli/**/*.test.ts',
+            // Examples' own tests (they import the built package by name, as users do).
+            'examples/**/*.test.mjs',
           ],
           exclude: [
             'test/cli/**/*.etcd.test.ts',
@@ -26,6 +28,18 @@ export default defineConfig({
         },
       },
       {
+        // The packed tarball as users get it (npm test builds first): its file list, and fresh
+        // ESM and CommonJS projects that install it from the npm cache and run it.
+        test: {
+          name: 'package',
+          include: ['test/package/**/*.test.ts'],
+          // Installs and five TypeScript compilations: about 15 s on a quiet machine, 80 s seen
+          // on a loaded one.
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
         // A real three-member etcd cluster built from source (test/env), started once.
         test: {
           name: 'etcd',
@@ -33,6 +47,7 @@ export default defineConfig({
             'test/env/etcd-env.test.ts',
             'test/etcd/**/*.test.ts',
             'test/cli/**/*.etcd.test.ts',
+            'test/examples/**/*.etcd.test.ts',
           ],
           globalSetup: ['test/env/global-setup-etcd.mjs'],
           testTimeout: 60_000,
@@ -44,7 +59,11 @@ export default defineConfig({
         // A kube-apiserver v1.37 built from source on its own etcd; client-go peers; HAProxy.
         test: {
           name: 'kubernetes',
-          include: ['test/kubernetes/**/*.test.ts', 'test/cli/**/*.kube.test.ts'],
+          include: [
+            'test/kubernetes/**/*.test.ts',
+            'test/cli/**/*.kube.test.ts',
+            'test/examples/**/*.kube.test.ts',
+          ],
           globalSetup: ['test/env/global-setup-kube.mjs'],
           testTimeout: 60_000,
           // A first run builds kube-apiserver from source (minutes on two cores).

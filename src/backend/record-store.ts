@@ -43,7 +43,7 @@ export type RecordWatchEvent =
 
 /**
  * A versioned key-value store with compare-and-swap: enough for client-go's leader election
- * algorithm, which {@link RecordLeaseBackend} implements once over any store.
+ * algorithm, which `RecordLeaseBackend` implements once over any store.
  *
  * Errors: a lost compare-and-swap rejects with `LE_CONFLICT`; an unreachable store with a
  * transient `LE_BACKEND_UNAVAILABLE`; permission problems with `LE_PERMISSION_DENIED`.
@@ -61,13 +61,13 @@ export interface RecordStore {
     version: string,
     signal: AbortSignal,
   ): Promise<StoredRecord>;
-  /** Optional: advertises a candidate of `name` until the handle closes (see LeaseBackend.advertise). */
+  /** Optional: advertises a candidate of `name` until the handle closes (see `LeaseBackend.advertise`). */
   readonly advertise?: ((name: string, candidate: CandidateInfo) => WatchHandle) | undefined;
   /** Optional: the live candidates of `name`. */
   readonly candidates?:
     | ((name: string, signal: AbortSignal) => Promise<readonly CandidateInfo[]>)
     | undefined;
-  /** Optional: see {@link LeaseBackend.configure}; called for every elector using the store. */
+  /** Optional: see `LeaseBackend.configure`; called for every elector using the store. */
   readonly configure?: ((timings: ElectionTimings) => void) | undefined;
   /** Optional: pushes every new version of the record (and `null` on deletion), in write order. */
   readonly watch?:

@@ -12,7 +12,11 @@ export type { PostgresFence, PostgresFenceOptions } from './fence.js';
 export { DEFAULT_TABLE, resolveTable, type TableRef, validateElectionName } from './identifiers.js';
 export type { PgNotification, PgPool, PgPoolClient, PgQueryResult } from './pg-types.js';
 export { PostgresLeaseBackend } from './postgres-backend.js';
-export { DEFAULT_REQUEST_TIMEOUT_MS, PostgresLeaseStore } from './postgres-store.js';
+export {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  PostgresLeaseStore,
+  type PostgresLeaseStoreOptions,
+} from './postgres-store.js';
 export { schemaSql } from './schema.js';
 
 export interface PostgresBackendOptions {
@@ -54,7 +58,7 @@ export interface PostgresBackendOptions {
   readonly onSlowPath?: () => void;
 }
 
-/** A {@link LeaseBackend} for one PostgreSQL election; its terms carry a {@link PostgresFence}. */
+/** A `LeaseBackend` for one PostgreSQL election; its terms carry a {@link PostgresFence}. */
 export type PostgresBackend = PostgresLeaseBackend;
 
 interface Shared {

@@ -1,5 +1,5 @@
 /**
- * The PostgreSQL lease backend: client-go's algorithm ({@link RecordLeaseBackend}) over a
+ * The PostgreSQL lease backend: client-go's algorithm (`RecordLeaseBackend`) over a
  * {@link PostgresLeaseStore}, with a {@link PostgresFence} on every held observation. It wraps the
  * adapter instead of changing it: the adapter's terms carry no fence, this one adds it and
  * tracks each term's renewals so the fence knows the term's local deadline.

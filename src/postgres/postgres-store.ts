@@ -1,5 +1,5 @@
 /**
- * A {@link RecordStore} on one row per election in a PostgreSQL table, over node-postgres:
+ * A `RecordStore` on one row per election in a PostgreSQL table, over node-postgres:
  * compare-and-swap on a `version` column that a sequence renews on every write, and a watch
  * through LISTEN/NOTIFY (a trigger on the table notifies every change).
  */
@@ -13,7 +13,7 @@ import type {
 import { ErrorCode, hasErrorCode, LeaderElectError } from '../errors.js';
 import { resolveTable, type TableRef } from './identifiers.js';
 import { NotifyListener } from './notify-listener.js';
-import { type PassThrough, withConnection } from './pg-call.js';
+import { withConnection } from './pg-call.js';
 import type { PgRequestContext } from './pg-errors.js';
 import type { PgPool, PgPoolClient } from './pg-types.js';
 import { RECORD_COLUMNS, recordParams, rowToRecord } from './row.js';
@@ -218,7 +218,7 @@ export class PostgresLeaseStore implements RecordStore {
 
   /**
    * Runs `work` on a pooled connection, bounded by `signal` and the request timeout. Used by
-   * fenced transactions; errors of `work` wrapped in {@link PassThrough} are rethrown as they are.
+   * fenced transactions; errors of `work` wrapped in `PassThrough` (pg-call.ts) are rethrown as they are.
    */
   connection<T>(
     operation: string,

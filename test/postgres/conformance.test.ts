@@ -4,7 +4,7 @@
  */
 import { afterAll, inject } from 'vitest';
 import { postgresBackend } from '../../src/postgres/index.js';
-import { describeBackendConformance } from '../conformance/backend-conformance.js';
+import { describeBackendConformance } from '../../src/testing/conformance/index.js';
 import { adminQuery, dropLeaseTable, uniqueTable } from './support.js';
 
 const table = uniqueTable('conformance');
