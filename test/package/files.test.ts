@@ -26,6 +26,7 @@ const ALLOWED = [
   /^docs\/[a-z0-9-]+\.md$/, // the guides (the API reference stays in the repository)
   /^dist\/cjs\/package\.json$/,
   /^dist\/[a-z0-9/-]+\.(js|d\.ts)$/,
+  /^sql\/[a-z0-9-]+\.sql$/, // the PostgreSQL schema, for DBAs who create the table themselves
 ];
 
 /** Modules of src/ (without extension), relative to src/. */
