@@ -15,9 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startEtcdBackend } from './lib/backends/etcd.mjs';
 import { startKubernetesBackend } from './lib/backends/kubernetes.mjs';
+import { startPostgresBackend } from './lib/backends/postgres.mjs';
 import { startFencedResource } from './lib/fenced-resource.mjs';
 import { currentLoad, describeMachine } from './lib/machine.mjs';
-import { crashTrial, gracefulTrial } from './lib/memory.mjs';
+import { crashTrial, gracefulTrial, transferTrial } from './lib/memory.mjs';
 import { writeReport } from './lib/report/write.mjs';
 import { coldStartScenario } from './lib/scenarios/cold-start.mjs';
 import { crashScenario } from './lib/scenarios/crash.mjs';
@@ -25,10 +26,11 @@ import { gracefulScenario } from './lib/scenarios/graceful.mjs';
 import { pauseScenario } from './lib/scenarios/pause.mjs';
 import { renewLoadScenario, renewLoadWindow } from './lib/scenarios/renew-load.mjs';
 import { scaleScenario } from './lib/scenarios/scale.mjs';
+import { transferScenario } from './lib/scenarios/transfer.mjs';
 import { round, summarize } from './lib/stats.mjs';
 
-const BACKENDS = ['memory', 'etcd', 'kubernetes'];
-const SCENARIOS = ['graceful', 'crash', 'pause', 'renew-load', 'scale', 'cold-start'];
+const BACKENDS = ['memory', 'etcd', 'kubernetes', 'postgres'];
+const SCENARIOS = ['graceful', 'transfer', 'crash', 'pause', 'renew-load', 'scale', 'cold-start'];
 const USAGE = `npm run bench -- [options]
   --backend LIST         ${BACKENDS.join(',')} (default: all; those that cannot start are skipped)
   --scenario LIST        ${SCENARIOS.join(',')} (default: all)
@@ -109,6 +111,11 @@ const PROFILES = {
     failover: { leaseDuration: 2_000, renewDeadline: 1_500, retryPeriod: 500 },
     production: { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 },
   },
+  // Milliseconds are exact on PostgreSQL; the same figures as etcd and Kubernetes for comparison.
+  postgres: {
+    failover: { leaseDuration: 2_000, renewDeadline: 1_500, retryPeriod: 500 },
+    production: { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 },
+  },
 };
 
 /** Trials (or windows) per scenario; --trials overrides the latency scenarios. */
@@ -127,6 +134,8 @@ const PLAN = {
     memoryTrials: quick ? 5 : 40,
     slowPeerTrials: quick ? 0 : 2,
   },
+  // Against a plain graceful handoff of the same backend in the same run (ours only: no peer can).
+  transfer: { trials: quick ? 5 : 200, memoryTrials: quick ? 50 : 500 },
   pause: { trials: quick ? 1 : 10, slowPeerTrials: quick ? 0 : 1 },
   'cold-start': { trials: quick ? 2 : 10, candidates: 3 },
   // The window is at least three renewal intervals of each implementation.
@@ -234,7 +243,7 @@ async function runMemory() {
     versions: {},
   });
   for (const scenario of scenarios) {
-    if (scenario !== 'graceful' && scenario !== 'crash') {
+    if (scenario !== 'graceful' && scenario !== 'crash' && scenario !== 'transfer') {
       skip(
         'memory',
         scenario,
@@ -247,6 +256,7 @@ async function runMemory() {
     const trials = explicitTrials ?? PLAN[scenario].memoryTrials;
     const latencies = [];
     const excesses = [];
+    let others = 0;
     const t0 = performance.now();
     // Crash trials spend most of their time waiting for expiry: run a few at once (separate elections).
     const parallel = scenario === 'crash' ? 5 : 1;
@@ -254,11 +264,18 @@ async function runMemory() {
     for (let i = 0; i < trials; i += parallel) {
       const batch = [];
       for (let j = i; j < Math.min(trials, i + parallel); j++) {
-        batch.push(scenario === 'graceful' ? gracefulTrial(timings, j) : crashTrial(timings, j));
+        batch.push(
+          scenario === 'graceful'
+            ? gracefulTrial(timings, j)
+            : scenario === 'transfer'
+              ? transferTrial(timings, j)
+              : crashTrial(timings, j),
+        );
       }
       for (const result of await Promise.all(batch)) {
         latencies.push(result.latencyMs);
         if (result.excessMs !== undefined) excesses.push(result.excessMs);
+        if (result.others !== undefined) others += result.others;
       }
       progress(latencies.length, trials, latencies);
     }
@@ -283,6 +300,7 @@ async function runMemory() {
         : {}),
     });
     row.wallSeconds = round((performance.now() - t0) / 1000, 1);
+    if (scenario === 'transfer') row.otherTerms = others;
     record(row, {
       latencyMs: latencies.map((v) => round(v)),
       ...(scenario === 'crash' ? { excessMs: excesses.map((v) => round(v)) } : {}),
@@ -310,7 +328,8 @@ async function runServerBackend(name, start) {
     versions: ctx.versions,
     notes: ctx.notes ?? [],
   });
-  const fence = await startFencedResource();
+  // PostgreSQL: the downstream system of the pause scenario is the database itself.
+  const fence = ctx.fencedResource ? await ctx.fencedResource() : await startFencedResource();
   try {
     for (const scenario of scenarios) {
       for (const impl of ctx.implementations) {
@@ -384,6 +403,23 @@ async function runOne(ctx, backend, scenario, impl, fence) {
       maxMisses,
     });
     const row = latencyRow(base, result);
+    row.wallSeconds = round((performance.now() - t0) / 1000, 1);
+    record(row, { latencyMs: result.samples.map((v) => round(v)) });
+  } else if (scenario === 'transfer') {
+    if (!impl.ours) {
+      skip(backend, scenario, impl.id, 'no way to hand over to a named successor');
+      return;
+    }
+    const trials = explicitTrials ?? PLAN.transfer.trials;
+    const result = await transferScenario(ctx, impl, {
+      trials,
+      profile,
+      election,
+      progress,
+      maxMisses,
+    });
+    const row = latencyRow(base, result);
+    row.otherTerms = result.others;
     row.wallSeconds = round((performance.now() - t0) / 1000, 1);
     record(row, { latencyMs: result.samples.map((v) => round(v)) });
   } else if (scenario === 'crash' || scenario === 'pause') {
@@ -542,6 +578,7 @@ for (const backend of backends) {
   if (backend === 'memory') await runMemory();
   else if (backend === 'etcd') await runServerBackend('etcd', startEtcdBackend);
   else if (backend === 'kubernetes') await runServerBackend('kubernetes', startKubernetesBackend);
+  else if (backend === 'postgres') await runServerBackend('postgres', startPostgresBackend);
 }
 
 const meta = {

@@ -37,12 +37,23 @@ export const ErrorCode = {
   PermissionDenied: 'LE_PERMISSION_DENIED',
   /** The TLS handshake failed (wrong CA, missing or rejected client certificate). */
   TlsError: 'LE_TLS_ERROR',
+  /** The backend's schema (PostgreSQL: the lease table) is missing and could not be created. */
+  SchemaMissing: 'LE_SCHEMA_MISSING',
   /** A user callback (`onStartedLeading`, `onStoppedLeading`, `onNewLeader`) threw or rejected. */
   CallbackFailed: 'LE_CALLBACK_FAILED',
   /** An operation was aborted through its AbortSignal. */
   Aborted: 'LE_ABORTED',
   /** The term ended (lost, expired or stopped) before the operation could complete. */
   NotLeader: 'LE_NOT_LEADER',
+  /**
+   * A transfer was refused before anything changed (unknown successor, a foreign candidate in the
+   * way, a backend that cannot transfer): the term goes on.
+   */
+  TransferRefused: 'LE_TRANSFER_REFUSED',
+  /** The successor did not confirm a transfer in time: our term is over and the lease is free. */
+  TransferFailed: 'LE_TRANSFER_FAILED',
+  /** Another transfer of this term is still running. */
+  TransferInProgress: 'LE_TRANSFER_IN_PROGRESS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

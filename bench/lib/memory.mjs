@@ -34,6 +34,45 @@ export async function gracefulTrial(timings, index) {
 }
 
 /**
+ * Transfer: leader a hands over to c, queued behind b → c's onStartedLeading; b must not lead.
+ */
+export async function transferTrial(timings, index) {
+  const store = new MemoryStore();
+  const name = `transfer-${index}`;
+  let startedAt = 0;
+  let others = 0;
+  const a = new LeaderElector({ backend: store.lease(name), identity: 'a', ...timings });
+  const b = new LeaderElector({
+    backend: store.lease(name),
+    identity: 'b',
+    ...timings,
+    onStartedLeading: () => {
+      others++;
+    },
+  });
+  const c = new LeaderElector({
+    backend: store.lease(name),
+    identity: 'c',
+    ...timings,
+    onStartedLeading: () => {
+      startedAt = performance.now();
+    },
+  });
+  void a.run();
+  await a.waitForLeadership({ signal: AbortSignal.timeout(10_000) });
+  void b.run();
+  void c.run();
+  while (b.leader?.identity !== 'a' || c.leader?.identity !== 'a') await sleep(1);
+  await sleep(5);
+  const t0 = performance.now();
+  await a.transfer('c');
+  await c.waitForLeadership({ signal: AbortSignal.timeout(timings.leaseDuration) });
+  const latency = startedAt - t0;
+  await Promise.all([a.stop(), b.stop(), c.stop()]);
+  return { latencyMs: latency, others };
+}
+
+/**
  * Crash: the leader stops renewing without releasing → the follower's onStartedLeading. Reports
  * the time after the crash and the excess over lease expiry (send time of the last renewal +
  * leaseDuration: the earliest instant anyone may take over).

@@ -68,6 +68,39 @@ export interface LeaseBackend<Fence = undefined> {
    */
   observe?(listener: ObserveListener): WatchHandle;
 
+  /**
+   * Optional: checks, before the leader's work is stopped, that a transfer to `successor` can
+   * happen (a live candidate, nothing foreign in the way). Rejects with `LE_TRANSFER_REFUSED`
+   * naming the reason otherwise; the term then goes on untouched.
+   */
+  prepareTransfer?(request: PrepareTransferRequest): Promise<void>;
+
+  /**
+   * Optional: hands the term `token` to `successor` (see `LeaderElector.transfer`), after the
+   * leader's work was aborted and awaited. Nobody but the successor may take the lease from then
+   * on. Resolves once the successor holds the lease with a term of its own, proved by its own
+   * write. Rejects with `LE_NOT_LEADER` when the term was no longer ours, and with
+   * `LE_TRANSFER_FAILED` when the successor did not confirm within `confirmWithinMs`: the backend
+   * has then left the lease free (never held by nobody for longer than a lease).
+   */
+  transfer?(request: TransferRequest): Promise<TransferOutcome>;
+
+  /**
+   * Optional: asks whoever holds the lease to hand it to `to` (an operator's request, e.g.
+   * `leader-elect transfer`); the holder's elector sees it as a `transfer-requested` watch event
+   * and calls `transfer(to)`. Resolves once the request is written, not when it is honoured.
+   */
+  requestTransfer?(request: TransferRequestByOperator): Promise<void>;
+
+  /**
+   * Optional: makes this candidate (its identity and priority) discoverable to the leader until
+   * the handle is closed (see `candidates`).
+   */
+  advertise?(candidate: CandidateInfo): WatchHandle;
+
+  /** Optional: the live candidates of the election, as they advertised themselves. */
+  candidates?(request: { readonly signal: AbortSignal }): Promise<readonly CandidateInfo[]>;
+
   /** Frees everything the backend holds for this election. Idempotent. */
   close(): Promise<void>;
 }
@@ -114,6 +147,36 @@ export interface LocalRenewRequest extends BackendContext {
 export interface ReleaseRequest extends BackendContext {
   readonly token: bigint;
   readonly signal: AbortSignal;
+}
+
+export interface PrepareTransferRequest extends BackendContext {
+  /** The term to hand over. */
+  readonly token: bigint;
+  readonly successor: string;
+  readonly signal: AbortSignal;
+}
+
+export interface TransferRequest extends PrepareTransferRequest {
+  /** How long the successor has to confirm with a write of its own. */
+  readonly confirmWithinMs: number;
+}
+
+/** A candidate as it advertises itself (see LeaseBackend.advertise). */
+export interface CandidateInfo {
+  readonly identity: string;
+  /** Higher leads: a leader hands over to a live candidate of higher priority. */
+  readonly priority: number;
+}
+
+export interface TransferRequestByOperator {
+  /** The identity the holder should hand the lease to. */
+  readonly to: string;
+  readonly signal: AbortSignal;
+}
+
+export interface TransferOutcome {
+  /** The successor's fencing token (greater than ours), when the backend knows it. */
+  readonly successorToken: bigint | null;
 }
 
 export interface InspectRequest {
@@ -179,7 +242,9 @@ export type WatchEvent =
   /** The watch is established; polling can stop. */
   | { readonly type: 'up' }
   /** The watch is down (it is being re-established); poll meanwhile. */
-  | { readonly type: 'down'; readonly error?: unknown };
+  | { readonly type: 'down'; readonly error?: unknown }
+  /** An operator asked the holder (us) to hand the lease to `to` (see requestTransfer). */
+  | { readonly type: 'transfer-requested'; readonly to: string };
 
 export type WatchListener = (event: WatchEvent) => void;
 

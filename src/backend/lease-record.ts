@@ -29,6 +29,7 @@ export function parseLeaseRecord(data: unknown, where: string): LeaseRecord {
     leaseTransitions,
     strategy,
     preferredHolder,
+    transferTo,
   } = value;
   if (typeof holderIdentity !== 'string') return fail('holderIdentity must be a string');
   if (holderIdentity !== '') {
@@ -62,6 +63,9 @@ export function parseLeaseRecord(data: unknown, where: string): LeaseRecord {
   if (preferredHolder !== undefined && typeof preferredHolder !== 'string') {
     return fail('preferredHolder must be a string when present');
   }
+  if (transferTo !== undefined && typeof transferTo !== 'string') {
+    return fail('transferTo must be a string when present');
+  }
   return {
     holderIdentity,
     leaseDurationMs,
@@ -70,10 +74,21 @@ export function parseLeaseRecord(data: unknown, where: string): LeaseRecord {
     leaseTransitions,
     ...(strategy === undefined ? {} : { strategy }),
     ...(preferredHolder === undefined ? {} : { preferredHolder }),
+    ...(transferTo === undefined || transferTo === '' ? {} : { transferTo }),
   };
+}
+
+/** `record` without a transfer request: what the holder writes (a request is consumed once seen). */
+export function withoutTransferRequest(record: LeaseRecord): LeaseRecord {
+  if (record.transferTo === undefined) return record;
+  const { transferTo: _consumed, ...rest } = record;
+  return rest;
 }
 
 /** RFC 3339 with microseconds, as Kubernetes' MicroTime prints it. */
 export function formatMicroTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
+
+/** The lease duration of client-go's released form (empty holder, 1 s). */
+export const RELEASED_LEASE_DURATION_MS = 1000;

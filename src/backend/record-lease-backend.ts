@@ -3,6 +3,7 @@ import { ErrorCode, hasErrorCode, LeaderElectError } from '../errors.js';
 import type {
   AttemptRequest,
   BackendContext,
+  CandidateInfo,
   ElectionTimings,
   InspectRequest,
   LeaseBackend,
@@ -11,20 +12,26 @@ import type {
   Observation,
   ObserveListener,
   ReleaseRequest,
+  TransferOutcome,
+  TransferRequest,
+  TransferRequestByOperator,
   WatchHandle,
   WatchListener,
 } from './lease-backend.js';
-import { formatMicroTime, parseLeaseRecord } from './lease-record.js';
+import {
+  formatMicroTime,
+  parseLeaseRecord,
+  RELEASED_LEASE_DURATION_MS,
+  withoutTransferRequest,
+} from './lease-record.js';
 import { recordExpiresAt } from './record-expiry.js';
 import type { LeaseRecord, RecordStore, StoredRecord } from './record-store.js';
+import { awaitConfirmation, freeAfterHandOver } from './record-transfer.js';
 
 export interface RecordLeaseBackendOptions {
   /** Called when a renewal had to fall back from the cached record to get + update. */
   readonly onSlowPath?: () => void;
 }
-
-/** Released form written on release, as client-go writes it (1 second, empty holder). */
-const RELEASED_LEASE_DURATION_MS = 1000;
 
 interface ObservedVersion {
   readonly version: string;
@@ -58,6 +65,8 @@ export class RecordLeaseBackend implements LeaseBackend {
   private readonly watches = new Set<WatchHandle>();
   /** The elector's maxClockSkew (see record-expiry.ts), or null: remote times are not trusted. */
   private maxClockSkewMs: number | null = null;
+  /** leaseTransitions of our own write in flight (see ownWrite). */
+  private writingTransitions: number | null = null;
   /**
    * Present only when the store can watch: the elector then follows the pushed records; without
    * it, followers poll every jittered retryPeriod.
@@ -65,6 +74,11 @@ export class RecordLeaseBackend implements LeaseBackend {
   readonly watch?: (listener: WatchListener, context: BackendContext) => WatchHandle;
   /** Present only when the store can watch (see LeaseBackend.observe). */
   readonly observe?: (listener: ObserveListener) => WatchHandle;
+  /** Present only when the store keeps candidates (see LeaseBackend.advertise). */
+  readonly advertise?: (candidate: CandidateInfo) => WatchHandle;
+  readonly candidates?: (request: {
+    readonly signal: AbortSignal;
+  }) => Promise<readonly CandidateInfo[]>;
 
   constructor(
     private readonly store: RecordStore,
@@ -73,6 +87,11 @@ export class RecordLeaseBackend implements LeaseBackend {
     private readonly options: RecordLeaseBackendOptions = {},
   ) {
     this.description = `${store.description} lease "${name}"`;
+    const { advertise, candidates } = store;
+    if (advertise !== undefined && candidates !== undefined) {
+      this.advertise = (candidate) => advertise.call(store, name, candidate);
+      this.candidates = (request) => candidates.call(store, name, request.signal);
+    }
     if (store.watch !== undefined) {
       this.watch = (listener, context) => this.openWatch(listener, context);
       this.observe = (listener) => this.openObserver(listener);
@@ -95,13 +114,15 @@ export class RecordLeaseBackend implements LeaseBackend {
       BigInt(cached.record.leaseTransitions) === request.token
     ) {
       const next: LeaseRecord = {
-        ...cached.record,
+        ...withoutTransferRequest(cached.record),
         leaseDurationMs: request.leaseDurationMs,
         renewTime: formatMicroTime(clock.wallNow()),
       };
       const sentAt = clock.now();
       try {
-        const stored = await this.store.update(this.name, next, cached.version, signal);
+        const stored = await this.ownWrite(next, () =>
+          this.store.update(this.name, next, cached.version, signal),
+        );
         return this.wrote(stored, next, sentAt, clock);
       } catch (error) {
         if (signal.aborted) throw signal.reason;
@@ -133,7 +154,7 @@ export class RecordLeaseBackend implements LeaseBackend {
     if (!free) return null;
     const wall = formatMicroTime(clock.wallNow());
     const next: LeaseRecord = {
-      ...record,
+      ...withoutTransferRequest(record),
       holderIdentity: identity,
       leaseDurationMs: request.leaseDurationMs,
       acquireTime: wall,
@@ -141,7 +162,7 @@ export class RecordLeaseBackend implements LeaseBackend {
       leaseTransitions: record.leaseTransitions + 1,
     };
     const sentAt = clock.now();
-    return this.store.update(this.name, next, version, signal).then(
+    return this.ownWrite(next, () => this.store.update(this.name, next, version, signal)).then(
       (stored) => this.wrote(stored, next, sentAt, clock),
       (error: unknown) => {
         if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
@@ -172,7 +193,9 @@ export class RecordLeaseBackend implements LeaseBackend {
       };
       const sentAt = clock.now();
       try {
-        const stored = await this.store.create(this.name, fresh, signal);
+        const stored = await this.ownWrite(fresh, () =>
+          this.store.create(this.name, fresh, signal),
+        );
         return this.wrote(stored, fresh, sentAt, clock);
       } catch (error) {
         if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
@@ -206,7 +229,7 @@ export class RecordLeaseBackend implements LeaseBackend {
 
     const renewing = request.mode === 'renew';
     const next: LeaseRecord = {
-      ...record,
+      ...withoutTransferRequest(record),
       holderIdentity: identity,
       leaseDurationMs: request.leaseDurationMs,
       acquireTime: renewing ? record.acquireTime : wall,
@@ -215,7 +238,9 @@ export class RecordLeaseBackend implements LeaseBackend {
     };
     const sentAt = clock.now();
     try {
-      const stored = await this.store.update(this.name, next, current.version, signal);
+      const stored = await this.ownWrite(next, () =>
+        this.store.update(this.name, next, current.version, signal),
+      );
       return this.wrote(stored, next, sentAt, clock);
     } catch (error) {
       if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
@@ -268,6 +293,94 @@ export class RecordLeaseBackend implements LeaseBackend {
     };
   }
 
+  /**
+   * Hands the lease to `successor` in one compare-and-swap on our last write: the record names
+   * the successor as holder, with `leaseTransitions + 1` — to every other observer (client-go
+   * included) an ordinary holder change, so nobody else may take the lease for a whole lease
+   * duration. The successor confirms with a write of its own (ours: an acquisition with the next
+   * token; client-go's: a renewal). When it does not within `confirmWithinMs`, the hand-over
+   * record is replaced by the released form: the lease is free.
+   */
+  async transfer(request: TransferRequest): Promise<TransferOutcome> {
+    this.assertOpen();
+    const { clock, identity, signal, successor, token } = request;
+    let target = this.cached;
+    for (let attempt = 0; ; attempt++) {
+      if (
+        target === null ||
+        target.record.holderIdentity !== identity ||
+        BigInt(target.record.leaseTransitions) !== token
+      ) {
+        throw new LeaderElectError(
+          ErrorCode.NotLeader,
+          `${this.description}: term ${token} is no longer ours; nothing to hand over`,
+        );
+      }
+      const wall = formatMicroTime(clock.wallNow());
+      const handOver: LeaseRecord = {
+        ...withoutTransferRequest(target.record),
+        holderIdentity: successor,
+        acquireTime: wall,
+        renewTime: wall,
+        leaseTransitions: target.record.leaseTransitions + 1,
+      };
+      let stored: StoredRecord;
+      try {
+        stored = await this.store.update(this.name, handOver, target.version, signal);
+      } catch (error) {
+        if (!hasErrorCode(error, ErrorCode.Conflict) || attempt > 0) throw error;
+        const current = await this.store.get(this.name, signal);
+        target =
+          current === null ? null : { version: current.version, record: this.parse(current) };
+        continue;
+      }
+      this.cached = null;
+      this.noteVersion(stored.version, handOver, clock.now());
+      const site = {
+        store: this.store,
+        name: this.name,
+        parse: (r: StoredRecord) => this.parse(r),
+      };
+      const confirmed = await awaitConfirmation(site, stored.version, request);
+      if (confirmed !== null) return { successorToken: BigInt(confirmed.leaseTransitions) };
+      return freeAfterHandOver(site, stored.version, handOver, request, this.description);
+    }
+  }
+
+  /**
+   * An operator's request that the holder hand the lease to `to` (`leader-elect transfer`): the
+   * holder sees it through its watch (stores without a watch cannot carry requests) and its next
+   * write consumes it. Rejects with `LE_TRANSFER_REFUSED` when nobody holds the lease.
+   */
+  async requestTransfer(request: TransferRequestByOperator): Promise<void> {
+    this.assertOpen();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.store.get(this.name, request.signal);
+      const record = current === null ? null : this.parse(current);
+      if (current === null || record === null || record.holderIdentity === '') {
+        throw new LeaderElectError(
+          ErrorCode.TransferRefused,
+          `${this.description}: nobody holds the lease; there is nothing to transfer`,
+        );
+      }
+      try {
+        await this.store.update(
+          this.name,
+          { ...record, transferTo: request.to },
+          current.version,
+          request.signal,
+        );
+        return;
+      } catch (error) {
+        if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
+      }
+    }
+    throw new LeaderElectError(
+      ErrorCode.Conflict,
+      `${this.description}: the lease kept changing; the transfer request was not written`,
+    );
+  }
+
   async release(request: ReleaseRequest): Promise<void> {
     if (this.closed) return;
     const { clock, identity, signal, token } = request;
@@ -282,7 +395,7 @@ export class RecordLeaseBackend implements LeaseBackend {
       }
       const wall = formatMicroTime(clock.wallNow());
       const released: LeaseRecord = {
-        ...target.record,
+        ...withoutTransferRequest(target.record),
         holderIdentity: '',
         leaseDurationMs: RELEASED_LEASE_DURATION_MS,
         acquireTime: wall,
@@ -379,7 +492,19 @@ export class RecordLeaseBackend implements LeaseBackend {
         return;
       }
       const observed = this.noteVersion(event.record.version, record, now);
-      if (record.holderIdentity === context.identity) return;
+      if (record.holderIdentity === context.identity && record.transferTo !== undefined) {
+        listener({ type: 'transfer-requested', to: record.transferTo });
+      }
+      if (record.holderIdentity === context.identity) {
+        // A record naming us that is newer than any term of ours: a leader handed the lease to
+        // us (see transfer). Attempt now: the acquisition confirms it with a term of our own.
+        const ours = this.cached;
+        const handedToUs =
+          record.leaseTransitions !== this.writingTransitions &&
+          (ours === null || record.leaseTransitions > ours.record.leaseTransitions);
+        if (handedToUs) listener({ type: 'changed' });
+        return;
+      }
       if (record.holderIdentity === '') {
         listener({
           type: 'observed',
@@ -451,6 +576,22 @@ export class RecordLeaseBackend implements LeaseBackend {
 
   private parse(stored: StoredRecord): LeaseRecord {
     return parseLeaseRecord(stored.data, `${this.description} (version ${stored.version})`);
+  }
+
+  /**
+   * One of our own writes (an acquisition or a renewal). While it is in flight its watch event
+   * may arrive before its answer: it must not look like a hand-over to us (see openWatch).
+   */
+  private async ownWrite(
+    record: LeaseRecord,
+    write: () => Promise<StoredRecord>,
+  ): Promise<StoredRecord> {
+    this.writingTransitions = record.leaseTransitions;
+    try {
+      return await write();
+    } finally {
+      this.writingTransitions = null;
+    }
   }
 
   private assertOpen(): void {

@@ -1,4 +1,4 @@
-import type { ElectionTimings, WatchHandle } from './lease-backend.js';
+import type { CandidateInfo, ElectionTimings, WatchHandle } from './lease-backend.js';
 
 /**
  * The lease as record stores keep it. It is client-go's `LeaderElectionRecord`, with the
@@ -20,6 +20,12 @@ export interface LeaseRecord {
   /** Coordinated leader election fields, kept as found when present. */
   readonly strategy?: string;
   readonly preferredHolder?: string;
+  /**
+   * An operator's request that the holder hand the lease to this identity
+   * (`leader-elect transfer`). The holder's next write consumes it. Stores map it where their
+   * peers ignore it (Kubernetes: an annotation, not the spec client-go reads).
+   */
+  readonly transferTo?: string;
 }
 
 /** A record as stored: opaque data plus the store's version (the compare-and-swap handle). */
@@ -37,7 +43,7 @@ export type RecordWatchEvent =
 
 /**
  * A versioned key-value store with compare-and-swap: enough for client-go's leader election
- * algorithm, which {@link RecordLeaseBackend} implements once over any store.
+ * algorithm, which `RecordLeaseBackend` implements once over any store.
  *
  * Errors: a lost compare-and-swap rejects with `LE_CONFLICT`; an unreachable store with a
  * transient `LE_BACKEND_UNAVAILABLE`; permission problems with `LE_PERMISSION_DENIED`.
@@ -55,7 +61,13 @@ export interface RecordStore {
     version: string,
     signal: AbortSignal,
   ): Promise<StoredRecord>;
-  /** Optional: see {@link LeaseBackend.configure}; called for every elector using the store. */
+  /** Optional: advertises a candidate of `name` until the handle closes (see `LeaseBackend.advertise`). */
+  readonly advertise?: ((name: string, candidate: CandidateInfo) => WatchHandle) | undefined;
+  /** Optional: the live candidates of `name`. */
+  readonly candidates?:
+    | ((name: string, signal: AbortSignal) => Promise<readonly CandidateInfo[]>)
+    | undefined;
+  /** Optional: see `LeaseBackend.configure`; called for every elector using the store. */
   readonly configure?: ((timings: ElectionTimings) => void) | undefined;
   /** Optional: pushes every new version of the record (and `null` on deletion), in write order. */
   readonly watch?:

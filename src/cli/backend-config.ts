@@ -9,7 +9,10 @@ import type { FlagSpec, Flags } from './flags.js';
 export const DEFAULT_PASSWORD_ENV = 'LEADER_ELECT_ETCD_PASSWORD';
 export const DEFAULT_ETCD_ENDPOINT = 'http://127.0.0.1:2379';
 
-export type BackendKind = 'etcd' | 'kubernetes' | 'memory';
+/** Where the PostgreSQL password is read from unless `--password-env` names another variable. */
+export const DEFAULT_POSTGRES_PASSWORD_ENV = 'PGPASSWORD';
+
+export type BackendKind = 'etcd' | 'kubernetes' | 'postgres' | 'memory';
 
 export interface EtcdConfig {
   readonly kind: 'etcd';
@@ -32,20 +35,45 @@ export interface KubernetesConfig {
   readonly leaseName: string;
 }
 
+export interface PostgresConfig {
+  readonly kind: 'postgres';
+  /** Without a password (that comes from `password`). */
+  readonly connectionString: string;
+  readonly election: string;
+  readonly table: string | null;
+  readonly schema: string | null;
+  /** From the password variable; `null`: none set (trust, peer, .pgpass or certificate auth). */
+  readonly password: string | null;
+  /** Environment variables that held secrets: removed from the child's environment. */
+  readonly secretEnv: readonly string[];
+}
+
 export interface MemoryConfig {
   readonly kind: 'memory';
 }
 
-export type BackendConfig = EtcdConfig | KubernetesConfig | MemoryConfig;
+export type BackendConfig = EtcdConfig | KubernetesConfig | PostgresConfig | MemoryConfig;
 
-const ETCD_FLAGS = ['endpoints', 'election', 'cacert', 'cert', 'key', 'user', 'password-env'];
-const KUBERNETES_FLAGS = ['kubeconfig', 'context', 'namespace', 'lease-name'];
+/** The backend flags each backend accepts; any other backend flag is rejected with it. */
+const FLAGS_OF: Readonly<Record<'etcd' | 'kubernetes' | 'postgres', readonly string[]>> = {
+  etcd: ['endpoints', 'election', 'cacert', 'cert', 'key', 'user', 'password-env'],
+  kubernetes: ['kubeconfig', 'context', 'namespace', 'lease-name'],
+  postgres: [
+    'connection-string',
+    'connection-string-env',
+    'election',
+    'table',
+    'schema',
+    'password-env',
+  ],
+};
+const ALL_BACKEND_FLAGS = [...new Set(Object.values(FLAGS_OF).flat())];
 
 export const BACKEND_FLAGS: readonly FlagSpec[] = [
   {
     name: 'backend',
     kind: 'string',
-    value: 'etcd|kubernetes',
+    value: 'etcd|kubernetes|postgres',
     help: 'where the lease lives (required)',
   },
   {
@@ -59,7 +87,7 @@ export const BACKEND_FLAGS: readonly FlagSpec[] = [
     name: 'election',
     kind: 'string',
     value: 'NAME',
-    help: 'etcd: election name, the key prefix shared with `etcdctl elect NAME`',
+    help: 'etcd: election name, the key prefix shared with `etcdctl elect NAME`; postgres: the lease row',
   },
   { name: 'cacert', kind: 'string', value: 'FILE', help: 'etcd: CA certificate (PEM) for TLS' },
   { name: 'cert', kind: 'string', value: 'FILE', help: 'etcd: client certificate (PEM)' },
@@ -74,7 +102,7 @@ export const BACKEND_FLAGS: readonly FlagSpec[] = [
     name: 'password-env',
     kind: 'string',
     value: 'VAR',
-    help: 'etcd: read the password from this environment variable instead',
+    help: `etcd: read the password from this environment variable instead; postgres: likewise, instead of $${DEFAULT_POSTGRES_PASSWORD_ENV}`,
   },
   {
     name: 'kubeconfig',
@@ -92,6 +120,32 @@ export const BACKEND_FLAGS: readonly FlagSpec[] = [
     defaultText: "the pod's, else the context's, else default",
   },
   { name: 'lease-name', kind: 'string', value: 'NAME', help: 'kubernetes: name of the Lease' },
+  {
+    name: 'connection-string',
+    kind: 'string',
+    value: 'URL',
+    help: `postgres: postgres://user@host:5432/db (no password here: it is read from $${DEFAULT_POSTGRES_PASSWORD_ENV})`,
+  },
+  {
+    name: 'connection-string-env',
+    kind: 'string',
+    value: 'VAR',
+    help: 'postgres: read the connection string (it may hold a password) from this environment variable',
+  },
+  {
+    name: 'table',
+    kind: 'string',
+    value: 'NAME',
+    help: 'postgres: the lease table',
+    defaultText: 'leader_elect_leases',
+  },
+  {
+    name: 'schema',
+    kind: 'string',
+    value: 'NAME',
+    help: 'postgres: schema of the table',
+    defaultText: 'the search_path',
+  },
 ];
 
 /**
@@ -108,23 +162,31 @@ export function resolveBackendConfig(
     `e.g. leader-elect ${command} --backend etcd --endpoints ${DEFAULT_ETCD_ENDPOINT} --election my-job` +
     (command === 'run' ? ' -- ./my-job' : '');
   if (kind === undefined) {
-    throw usageError(`--backend is required: etcd or kubernetes (${example})`);
+    throw usageError(`--backend is required: etcd, kubernetes or postgres (${example})`);
   }
   if (kind === 'memory') {
     throw usageError(
-      `--backend memory cannot be used with "${command}": an in-process store cannot coordinate separate processes; use --backend etcd or --backend kubernetes (memory is for "leader-elect demo")`,
+      `--backend memory cannot be used with "${command}": an in-process store cannot coordinate separate processes; use --backend etcd, kubernetes or postgres (memory is for "leader-elect demo")`,
     );
   }
-  if (kind !== 'etcd' && kind !== 'kubernetes') {
-    throw usageError(`unknown backend "${kind}": use --backend etcd or --backend kubernetes`);
-  }
-  const foreign = (kind === 'etcd' ? KUBERNETES_FLAGS : ETCD_FLAGS).find((name) => flags.has(name));
-  if (foreign !== undefined) {
+  if (kind !== 'etcd' && kind !== 'kubernetes' && kind !== 'postgres') {
     throw usageError(
-      `--${foreign} belongs to --backend ${kind === 'etcd' ? 'kubernetes' : 'etcd'}, not --backend ${kind}`,
+      `unknown backend "${kind}": use --backend etcd, --backend kubernetes or --backend postgres`,
     );
   }
-  return kind === 'etcd' ? etcdConfig(flags, command, env) : kubernetesConfig(flags, command);
+  const own = FLAGS_OF[kind];
+  const foreign = ALL_BACKEND_FLAGS.find((name) => !own.includes(name) && flags.has(name));
+  if (foreign !== undefined) {
+    const owners = (Object.keys(FLAGS_OF) as (keyof typeof FLAGS_OF)[]).filter((b) =>
+      FLAGS_OF[b].includes(foreign),
+    );
+    throw usageError(
+      `--${foreign} belongs to --backend ${owners.join(' or ')}, not --backend ${kind}`,
+    );
+  }
+  if (kind === 'etcd') return etcdConfig(flags, command, env);
+  if (kind === 'postgres') return postgresConfig(flags, command, env);
+  return kubernetesConfig(flags, command);
 }
 
 function etcdConfig(flags: Flags, command: string, env: NodeJS.ProcessEnv): EtcdConfig {
@@ -206,4 +268,74 @@ function kubernetesConfig(flags: Flags, command: string): KubernetesConfig {
     namespace: flags.string('namespace') ?? null,
     leaseName,
   };
+}
+
+function postgresConfig(flags: Flags, command: string, env: NodeJS.ProcessEnv): PostgresConfig {
+  const example = `e.g. PGPASSWORD=… leader-elect ${command} --backend postgres --connection-string postgres://app@db:5432/app --election my-job`;
+  const election = flags.string('election');
+  if (election === undefined) {
+    throw usageError(`--election is required with --backend postgres (the lease row), ${example}`);
+  }
+  const given = flags.string('connection-string');
+  const fromEnv = flags.string('connection-string-env');
+  if ((given === undefined) === (fromEnv === undefined)) {
+    throw usageError(
+      given === undefined
+        ? `--connection-string or --connection-string-env is required with --backend postgres, ${example}`
+        : 'give --connection-string or --connection-string-env, not both',
+    );
+  }
+  const secretEnv: string[] = [];
+  let connectionString: string;
+  if (given !== undefined) {
+    if (connectionStringPassword(given) !== null) {
+      throw usageError(
+        `--connection-string must not hold a password (other users can read it in the process list): put it in $${flags.string('password-env') ?? DEFAULT_POSTGRES_PASSWORD_ENV}, or pass the whole string in an environment variable with --connection-string-env VAR`,
+      );
+    }
+    connectionString = given;
+  } else {
+    const value = env[fromEnv as string];
+    if (value === undefined || value.trim() === '') {
+      throw usageError(
+        `--connection-string-env ${fromEnv}: the environment variable ${fromEnv} is not set: export ${fromEnv}=postgres://…`,
+      );
+    }
+    connectionString = value;
+    secretEnv.push(fromEnv as string);
+  }
+  if (!/^postgres(ql)?:\/\//i.test(connectionString)) {
+    throw usageError(
+      'the connection string must be a postgres:// or postgresql:// URL (e.g. postgres://app@db:5432/app?sslmode=verify-full)',
+    );
+  }
+  const passwordEnvFlag = flags.string('password-env');
+  const passwordEnv = passwordEnvFlag ?? DEFAULT_POSTGRES_PASSWORD_ENV;
+  const password = env[passwordEnv];
+  if (passwordEnvFlag !== undefined && password === undefined) {
+    throw usageError(
+      `--password-env ${passwordEnvFlag}: the environment variable ${passwordEnvFlag} is not set: export ${passwordEnvFlag}=...`,
+    );
+  }
+  if (password !== undefined) secretEnv.push(passwordEnv);
+  return {
+    kind: 'postgres',
+    connectionString,
+    election,
+    table: flags.string('table') ?? null,
+    schema: flags.string('schema') ?? null,
+    password: password ?? null,
+    secretEnv,
+  };
+}
+
+/** The password part of a postgres:// URL (or its `password=` parameter), or null. */
+export function connectionStringPassword(connectionString: string): string | null {
+  try {
+    const url = new URL(connectionString);
+    if (url.password !== '') return decodeURIComponent(url.password);
+    return url.searchParams.get('password');
+  } catch {
+    return null;
+  }
 }

@@ -3,6 +3,7 @@ import { DEMO_SUMMARY, demoCommand } from './commands/demo.js';
 import { type CliIo, processIo } from './commands/io.js';
 import { RUN_SUMMARY, runCommand } from './commands/run.js';
 import { STATUS_SUMMARY, statusCommand } from './commands/status.js';
+import { TRANSFER_SUMMARY, transferCommand } from './commands/transfer.js';
 import { WATCH_SUMMARY, watchCommand } from './commands/watch.js';
 import { CliError, ExitCode, exitCodesHelp } from './exit-codes.js';
 
@@ -11,6 +12,7 @@ const COMMANDS: Readonly<Record<string, (argv: readonly string[], io: CliIo) => 
     run: runCommand,
     status: statusCommand,
     watch: watchCommand,
+    transfer: transferCommand,
     demo: demoCommand,
   };
 
@@ -20,11 +22,13 @@ Usage:
   leader-elect run [options] -- CMD [ARGS...]   ${RUN_SUMMARY}
   leader-elect status [options]                 ${STATUS_SUMMARY}
   leader-elect watch [options]                  ${WATCH_SUMMARY}
+  leader-elect transfer --to ID [options]       ${TRANSFER_SUMMARY}
   leader-elect demo                             ${DEMO_SUMMARY}
   leader-elect COMMAND --help                   options and examples of a command
   leader-elect --help                           this text
 
-Backends: --backend etcd (--endpoints, --election) or --backend kubernetes (--lease-name).
+Backends: --backend etcd (--endpoints, --election), --backend kubernetes (--lease-name) or
+--backend postgres (--connection-string, --election).
 
 Examples:
   leader-elect run --backend etcd --election nightly-report -- ./report.sh

@@ -1,13 +1,18 @@
 /**
  * Loads the chosen backend with a dynamic `import()`, so that a user of one backend needs
- * neither etcd3 nor @kubernetes/client-node for the other, and checks that it answers before
+ * none of etcd3, @kubernetes/client-node and pg for the others, and checks that it answers before
  * anything is campaigned for or run.
  */
 import { access, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { hasErrorCode, isLeaderElectError, type LeaseBackend } from '../index.js';
-import type { BackendConfig, EtcdConfig, KubernetesConfig } from './backend-config.js';
+import type {
+  BackendConfig,
+  EtcdConfig,
+  KubernetesConfig,
+  PostgresConfig,
+} from './backend-config.js';
 import { CliError, ExitCode, usageError } from './exit-codes.js';
 
 export interface OpenedBackend {
@@ -35,6 +40,8 @@ export async function openBackend(
       return openEtcd(config, onWarning);
     case 'kubernetes':
       return openKubernetes(config);
+    case 'postgres':
+      return openPostgres(config, onWarning);
     case 'memory':
       throw usageError('the memory backend cannot coordinate processes; use etcd or kubernetes');
   }
@@ -61,6 +68,8 @@ async function openEtcd(
     module.etcdBackend({
       election: config.election,
       endpoints: config.endpoints,
+      // `run` candidates can be steered (`leader-elect transfer`); no effect for the others.
+      steering: true,
       onWarning: (warning) => onWarning(warning.message),
       ...(tls === undefined ? {} : { tls }),
       ...(config.auth === null ? {} : { auth: config.auth }),
@@ -142,6 +151,32 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+async function openPostgres(
+  config: PostgresConfig,
+  onWarning: (message: string) => void,
+): Promise<OpenedBackend> {
+  const module = await loadModule(() => import('../postgres/index.js'), 'postgres', 'pg');
+  const backend = construct(() =>
+    module.postgresBackend({
+      connectionString: config.connectionString,
+      name: config.election,
+      ...(config.table === null ? {} : { table: config.table }),
+      ...(config.schema === null ? {} : { schema: config.schema }),
+      ...(config.password === null ? {} : { password: config.password }),
+      onWarning: (warning) => onWarning(warning.message),
+    }),
+  );
+  const table =
+    config.schema === null
+      ? (config.table ?? module.DEFAULT_TABLE)
+      : `${config.schema}.${config.table ?? module.DEFAULT_TABLE}`;
+  return {
+    backend,
+    name: config.election,
+    where: `PostgreSQL election "${config.election}" (table ${table}) at ${module.describeConnectionString(config.connectionString)}`,
+  };
 }
 
 async function defaultNamespace(kubeConfig: KubeConfig): Promise<string> {
@@ -235,7 +270,12 @@ export function backendFailure(opened: Pick<OpenedBackend, 'where'>, error: unkn
   let hint: string;
   switch (code) {
     case 'LE_AUTH_FAILED':
-      hint = 'check --user and the password variable';
+      hint = opened.where.startsWith('PostgreSQL')
+        ? 'check the user in the connection string and the password variable ($PGPASSWORD or --password-env)'
+        : 'check --user and the password variable';
+      break;
+    case 'LE_SCHEMA_MISSING':
+      hint = 'create the table with sql/leader-elect-postgres.sql';
       break;
     case 'LE_PERMISSION_DENIED':
       hint = 'grant the user read and write access to the election';
@@ -253,10 +293,14 @@ export function backendFailure(opened: Pick<OpenedBackend, 'where'>, error: unkn
     default:
       hint = opened.where.startsWith('etcd')
         ? 'check --endpoints and that the cluster is up'
-        : 'check --kubeconfig, --context and that the API server is up';
+        : opened.where.startsWith('PostgreSQL')
+          ? 'check the connection string and that the server is up'
+          : 'check --kubeconfig, --context and that the API server is up';
   }
   // Typed errors often name the fix already (e.g. the RBAC verb to grant).
-  const named = code === 'LE_PERMISSION_DENIED' && /\bgrant\b/i.test(message);
+  const named =
+    (code === 'LE_PERMISSION_DENIED' && /\bgrant\b/i.test(message)) ||
+    (code === 'LE_SCHEMA_MISSING' && message.includes('sql/leader-elect-postgres.sql'));
   return new CliError(
     ExitCode.Backend,
     `cannot use ${opened.where}: ${message}${named ? '' : `; ${hint}`}`,

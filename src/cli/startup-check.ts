@@ -3,7 +3,7 @@
  * is learned by campaigning forever against a wrong endpoint. The elector itself is the probe
  * (so it works for every backend, with or without `inspect()`): its first observation of the
  * lease (a leader, or none) confirms the backend; credentials, permission and TLS errors before
- * that fail at once; other errors fail when the connect timeout passes without a confirmation.
+ * that fail at once (and a missing PostgreSQL table); other errors fail when the connect timeout passes without a confirmation.
  */
 import { isLeaderElectError } from '../index.js';
 
@@ -11,6 +11,7 @@ const FATAL_AT_STARTUP: ReadonlySet<string> = new Set([
   'LE_AUTH_FAILED',
   'LE_PERMISSION_DENIED',
   'LE_TLS_ERROR',
+  'LE_SCHEMA_MISSING',
   'LE_INVALID_NAME',
   'LE_INVALID_OPTION',
 ]);

@@ -202,3 +202,60 @@ export function isHealthy(
   if (!leading || lastRenewAt === null) return true;
   return now - lastRenewAt <= timings.leaseDuration + toleranceMs;
 }
+
+/** A candidate as the leader saw it advertised (see LeaseBackend.candidates). */
+export interface SeenCandidate {
+  readonly identity: string;
+  readonly priority: number;
+  /** Clock reading when it was first seen with this priority, continuously since. */
+  readonly since: number;
+}
+
+/**
+ * The leader's view of the candidates after one look: those seen before keep their `since`
+ * (while their priority is unchanged), new ones start now; candidates no longer live are gone.
+ */
+export function trackCandidates(
+  seen: readonly SeenCandidate[],
+  live: readonly { readonly identity: string; readonly priority: number }[],
+  now: number,
+): SeenCandidate[] {
+  return live.map((candidate) => {
+    const before = seen.find(
+      (s) => s.identity === candidate.identity && s.priority === candidate.priority,
+    );
+    return {
+      identity: candidate.identity,
+      priority: candidate.priority,
+      since: before?.since ?? now,
+    };
+  });
+}
+
+/**
+ * Candidate priority: the candidate a leader of priority `own` should hand over to, or null. A
+ * candidate qualifies when its priority is higher than ours and it has been live with that
+ * priority for the whole stabilisation window (a candidate that keeps restarting does not pull
+ * the lease back and forth). Among those, the highest priority, then the one seen longest.
+ */
+export function prioritySuccessor(
+  self: string,
+  own: number,
+  seen: readonly SeenCandidate[],
+  now: number,
+  windowMs: number,
+): string | null {
+  let best: SeenCandidate | null = null;
+  for (const candidate of seen) {
+    if (candidate.identity === self || candidate.priority <= own) continue;
+    if (now - candidate.since < windowMs) continue;
+    if (
+      best === null ||
+      candidate.priority > best.priority ||
+      (candidate.priority === best.priority && candidate.since < best.since)
+    ) {
+      best = candidate;
+    }
+  }
+  return best?.identity ?? null;
+}

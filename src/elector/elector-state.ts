@@ -21,6 +21,8 @@ import type { Term } from './term.js';
 /** A term this elector holds and renews. */
 export interface HeldTerm<Fence> {
   readonly term: Term<Fence>;
+  /** A transfer of this term is under way (its work is winding down, or the hand-over runs). */
+  transferring: boolean;
   /** `onStartedLeading`'s promise; it settles (never rejects) when the work is over. */
   readonly work: Promise<void>;
   /** Clock reading of the last successful renewal (or of the acquisition). */
@@ -42,6 +44,8 @@ export interface CampaignHold {
   readonly pauseMs: number;
   pauseDone: boolean;
   pauseTimer: TimerHandle | null;
+  /** After a transfer: false until the backend reported its outcome (we must not campaign). */
+  transferDone: boolean;
 }
 
 export interface Following {

@@ -13,8 +13,9 @@ export interface LeaderInfo {
  * - `lost`: the backend showed another holder (or our key/record is gone).
  * - `renew-deadline`: no renewal succeeded before the term's deadline (includes process pauses).
  * - `work-failed`: `onStartedLeading` threw or rejected; we stepped down so another candidate can lead.
+ * - `transferred`: `transfer()` handed the lease to a named successor.
  */
-export type StopReason = 'stopped' | 'lost' | 'renew-deadline' | 'work-failed';
+export type StopReason = 'stopped' | 'lost' | 'renew-deadline' | 'work-failed' | 'transferred';
 
 export type ElectorPhase = 'idle' | 'follower' | 'leader' | 'stopping' | 'stopped';
 

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
+import { scopedSignal } from '../abort.js';
 import type {
   LeaseBackend,
   LeaseHeld,
@@ -38,6 +39,7 @@ import {
 } from './elector-state.js';
 import type { ElectorEvents, ElectorPhase, LeaderInfo, Readiness, StopReason } from './events.js';
 import { type LeaderElectorOptions, type Timings, validateElectorOptions } from './options.js';
+import { PriorityWatch } from './priority-watch.js';
 import { Term } from './term.js';
 import { waitForLeadership } from './wait-for-leadership.js';
 import { WorkWaits } from './work-waits.js';
@@ -95,6 +97,10 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   #watchUp = false;
   #lastLeader: LeaderInfo | undefined;
   #readiness: Readiness = { ready: false, reason: 'not running', code: null };
+  /** While we lead with `priority` set: the lookout for a higher-priority candidate. */
+  #priorityWatch: PriorityWatch | null = null;
+  /** Our advertisement (see LeaseBackend.advertise), while running. */
+  #advertised: WatchHandle | null = null;
   #stopPromise: Promise<void> | null = null;
   #resolveRun: (() => void) | null = null;
   #detachRunSignal: (() => void) | null = null;
@@ -220,6 +226,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     }
     this.#follow(null);
     this.#setReadiness(false, `waiting for the first answer of ${this.#backend.description}`, null);
+    this.#advertise();
     this.#metrics.leaderStatus(false);
     if (typeof this.#backend.watch === 'function') {
       try {
@@ -245,6 +252,180 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
    */
   waitForLeadership(options: { readonly signal?: AbortSignal } = {}): Promise<Term<Fence>> {
     return waitForLeadership(this, options.signal);
+  }
+
+  /**
+   * Hands leadership to `identity`, a candidate of this election, without waiting for the lease
+   * to expire. The term's work is aborted and awaited exactly as on `stop()` (bounded by
+   * `stopGracePeriod`, renewing meanwhile); then the term ends (`onStoppedLeading` with reason
+   * `transferred`) and the backend writes the hand-over, after which nobody but the successor may
+   * take the lease. The successor starts a term of its own, with a higher fencing token, proved by
+   * its own write (its validity counts from its own send time). This elector stays a candidate.
+   *
+   * Resolves once the successor confirmed, with its token. Rejects with:
+   * - `LE_INVALID_IDENTITY`: `identity` is empty or our own;
+   * - `LE_NOT_LEADER`: we do not lead (or lost the term meanwhile);
+   * - `LE_STOPPED`: the elector is stopping; `LE_TRANSFER_IN_PROGRESS`: a transfer already runs;
+   * - `LE_TRANSFER_REFUSED`: the backend cannot transfer, or refused before anything changed
+   *   (unknown successor, a foreign candidate in the way): the term goes on untouched;
+   * - `LE_TRANSFER_FAILED`: the successor did not confirm within `renewDeadline` (or `signal`
+   *   aborted that wait): our term is over and the backend left the lease free.
+   */
+  async transfer(
+    identity: string,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<{ readonly successor: string; readonly token: bigint | null }> {
+    if (typeof identity !== 'string' || identity.trim() === '' || identity === this.identity) {
+      throw new LeaderElectError(
+        ErrorCode.InvalidIdentity,
+        identity === this.identity
+          ? `cannot transfer the term of "${this.name}" to ourselves (${identity})`
+          : `transfer needs the successor's identity, got ${JSON.stringify(identity)}`,
+      );
+    }
+    const state = this.#state;
+    if (state.kind === 'stopping' || state.kind === 'stopped') {
+      throw new LeaderElectError(ErrorCode.Stopped, `elector "${this.name}" is stopping`);
+    }
+    if (state.kind === 'leading' && state.held.transferring) {
+      throw new LeaderElectError(
+        ErrorCode.TransferInProgress,
+        `a transfer of term ${state.held.term.token} of "${this.name}" is already running`,
+      );
+    }
+    const held = state.kind === 'leading' && state.held.term.isValid() ? state.held : null;
+    if (held === null) {
+      throw new LeaderElectError(
+        ErrorCode.NotLeader,
+        `"${this.name}" is not leading: nothing to transfer`,
+      );
+    }
+    const backend = this.#backend;
+    if (backend.transfer === undefined) {
+      throw new LeaderElectError(
+        ErrorCode.TransferRefused,
+        `${backend.description} cannot transfer leadership`,
+      );
+    }
+    const { term } = held;
+    const request = {
+      token: term.token,
+      successor: identity,
+      identity: this.identity,
+      clock: this.#clock,
+    };
+    held.transferring = true;
+    try {
+      if (backend.prepareTransfer !== undefined) {
+        const scope = scopedSignal(undefined, {
+          ms: this.timings.renewDeadline,
+          clock: this.#clock,
+          reason: () =>
+            new LeaderElectError(
+              ErrorCode.BackendTimeout,
+              `preparing the transfer to "${identity}" timed out`,
+            ),
+        });
+        try {
+          await backend.prepareTransfer({ ...request, signal: scope.signal });
+        } finally {
+          scope.dispose();
+        }
+      }
+    } catch (error) {
+      held.transferring = false;
+      throw toLeaderElectError(
+        error,
+        ErrorCode.TransferRefused,
+        `transfer to "${identity}" refused`,
+      );
+    }
+    term.abort(
+      new LeaderElectError(
+        ErrorCode.NotLeader,
+        `term ${term.token} ended: transferring to ${identity}`,
+      ),
+    );
+    // Renewals go on while the work winds down: nobody else starts meanwhile.
+    if (!(await this.#workWaits.wait(held.work))) {
+      this.#report.error(this.#graceExceeded(`handing over to ${identity} anyway`));
+    }
+    if (heldTermOf(this.#state) !== held || !isTermValid(term.validUntil, this.#clock.now())) {
+      if (heldTermOf(this.#state) === held) this.#endTerm('renew-deadline');
+      throw new LeaderElectError(
+        ErrorCode.NotLeader,
+        `term ${term.token} of "${this.name}" ended before it could be handed over`,
+      );
+    }
+    // No renewal and no campaign of ours from here on, until the backend reports the outcome.
+    this.#endTerm('transferred');
+    try {
+      const outcome = await backend.transfer({
+        ...request,
+        confirmWithinMs: this.timings.renewDeadline,
+        signal: options.signal ?? new AbortController().signal,
+      });
+      this.#observeLeader({ identity, token: outcome.successorToken });
+      return { successor: identity, token: outcome.successorToken };
+    } catch (error) {
+      throw toLeaderElectError(error, ErrorCode.TransferFailed, `transfer to "${identity}" failed`);
+    } finally {
+      this.#transferDone();
+    }
+  }
+
+  /**
+   * With `priority`: advertise ourselves, and while leading look for a live candidate of higher
+   * priority (see PriorityWatch) to hand over to.
+   */
+  #advertise(): void {
+    const { priority } = this.#options;
+    const backend = this.#backend;
+    if (priority === undefined) return;
+    try {
+      this.#advertised = backend.advertise?.({ identity: this.identity, priority }) ?? null;
+    } catch (error) {
+      this.#report.error(
+        toLeaderElectError(error, ErrorCode.BackendError, 'advertising our priority failed'),
+      );
+    }
+    const candidates = backend.candidates;
+    if (candidates === undefined) return;
+    this.#priorityWatch = new PriorityWatch({
+      clock: this.#clock,
+      self: this.identity,
+      priority,
+      windowMs: this.#options.priorityWindow ?? this.timings.leaseDuration,
+      checkMs: this.timings.retryPeriod,
+      requestTimeoutMs: this.timings.renewDeadline,
+      candidates: (request) => candidates.call(backend, request),
+      handOver: (identity) => this.transfer(identity),
+      onError: (error) => this.#report.error(error),
+    });
+  }
+
+  /** An operator asked us, the holder, to hand over (`leader-elect transfer`). */
+  #onTransferRequest(to: string): void {
+    const state = this.#state;
+    if (state.kind !== 'leading' || state.held.transferring) return;
+    if (this.#options.honourTransferRequests === false) return;
+    this.transfer(to).catch((error: unknown) => {
+      this.#report.error(
+        toLeaderElectError(
+          error,
+          ErrorCode.TransferFailed,
+          `the transfer of "${this.name}" to "${to}" an operator asked for failed`,
+        ),
+      );
+    });
+  }
+
+  /** The backend reported the outcome of our transfer: campaign again (as any follower). */
+  #transferDone(): void {
+    const state = this.#state;
+    if (state.kind !== 'following' || state.hold === null) return;
+    state.hold.transferDone = true;
+    this.#resumeIfReady();
   }
 
   /**
@@ -504,6 +685,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     });
     const held: HeldTerm<Fence> = {
       term,
+      transferring: false,
       lastRenewAt: now,
       localRequest: null,
       work: started.then(
@@ -534,6 +716,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       begin(Promise.reject(error));
     }
     this.#report.emit('startedLeading', term);
+    this.#priorityWatch?.start();
   }
 
   /** Ends the held term: aborts its signal, stops renewing, calls onStoppedLeading. */
@@ -551,6 +734,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     term.end();
     this.#termTimer.clear();
     this.#schedule.cancel();
+    this.#priorityWatch?.stop();
     this.#calls.abandon(new LeaderElectError(ErrorCode.NotLeader, 'term ended'));
     this.#metrics.leaderStatus(false);
     this.#metrics.termEnded(reason);
@@ -560,6 +744,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       this.#follow({
         pauseMs: reason === 'work-failed' ? this.timings.retryPeriod : 0,
         work: held.work,
+        transferring: reason === 'transferred',
       });
     }
     this.#report.callback('onStoppedLeading', () => this.#options.onStoppedLeading?.(term, reason));
@@ -577,7 +762,13 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
    * Becomes a follower: at once on `run()` (`after` null), or after a loss, holding the campaign
    * until the ended term's work is over and a pause (after a failed work) has passed.
    */
-  #follow(after: { readonly pauseMs: number; readonly work: Promise<void> } | null): void {
+  #follow(
+    after: {
+      readonly pauseMs: number;
+      readonly work: Promise<void>;
+      readonly transferring: boolean;
+    } | null,
+  ): void {
     const since = this.#clock.now();
     const hold =
       after === null
@@ -588,6 +779,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
             pauseMs: after.pauseMs,
             pauseDone: after.pauseMs === 0,
             pauseTimer: null,
+            transferDone: !after.transferring,
           };
     this.#setState({ kind: 'following', since, hold, immediateRetries: 0 });
   }
@@ -621,7 +813,8 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   #resumeIfReady(): void {
     const state = this.#state;
     if (state.kind !== 'following' || state.hold === null) return;
-    if (!state.hold.workDone || !state.hold.pauseDone) return;
+    const { hold } = state;
+    if (!hold.workDone || !hold.pauseDone || !hold.transferDone) return;
     state.hold = null;
     this.#attempt();
   }
@@ -683,6 +876,9 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       case 'changed':
         this.#attempt();
         return;
+      case 'transfer-requested':
+        this.#onTransferRequest(event.to);
+        return;
       case 'observed': {
         const { observation } = event;
         if (heldTermOf(this.#state) !== null) {
@@ -733,6 +929,9 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   }
 
   #teardown(): void {
+    this.#priorityWatch?.stop();
+    this.#advertised?.close();
+    this.#advertised = null;
     this.#workWaits.cancelAll();
     this.#schedule.dispose();
     this.#termTimer.dispose();

@@ -90,6 +90,29 @@ export interface LeaderElectorOptions<Fence = undefined> {
    */
   readonly maxClockSkew?: number;
 
+  /**
+   * This candidate's priority. With it set, a leader that sees a live candidate of higher
+   * priority (advertised through the backend: memory, etcd with `steering`) for a whole
+   * `priorityWindow` hands over to it with `transfer`. Without it the elector neither advertises
+   * a priority nor looks for one (a candidate without it counts as priority 0).
+   * @default undefined (no priority steering)
+   */
+  readonly priority?: number;
+
+  /**
+   * How long a higher-priority candidate must have been live before a leader hands over to it:
+   * a candidate that keeps restarting does not pull the lease back and forth.
+   * @default leaseDuration
+   */
+  readonly priorityWindow?: number;
+
+  /**
+   * Hand over when an operator asks for it (`leader-elect transfer --to ID`, or a backend's
+   * `requestTransfer`): the holder calls `transfer(ID)` itself, with its usual guarantees.
+   * @default true
+   */
+  readonly honourTransferRequests?: boolean;
+
   /** Called when a term starts. Its promise is awaited (up to `stopGracePeriod`) on stop. */
   readonly onStartedLeading?: (term: Term<Fence>) => void | Promise<void>;
   /**
@@ -146,6 +169,23 @@ export function validateElectorOptions<Fence>(options: LeaderElectorOptions<Fenc
     throw new LeaderElectError(
       ErrorCode.InvalidIdentity,
       `identity must be a non-empty string, got ${JSON.stringify(identity)}`,
+    );
+  }
+  for (const [name, value] of [
+    ['priority', options.priority],
+    ['priorityWindow', options.priorityWindow],
+  ] as const) {
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
+      throw new LeaderElectError(
+        ErrorCode.InvalidOption,
+        `${name} must be a finite number, got ${typeof value === 'number' ? value : JSON.stringify(value)}`,
+      );
+    }
+  }
+  if (options.priorityWindow !== undefined && options.priorityWindow < 0) {
+    throw new LeaderElectError(
+      ErrorCode.InvalidOption,
+      `priorityWindow must be ≥ 0 ms, got ${options.priorityWindow}`,
     );
   }
   for (const callback of ['onStartedLeading', 'onStoppedLeading', 'onNewLeader'] as const) {

@@ -13,6 +13,8 @@
  * Every proof of the lease is a keepalive's send time; how old it may be is decided by the rules
  * in keepalive-rules.ts.
  */
+
+import { scopedSignal } from '../abort.js';
 import type {
   AttemptRequest,
   ElectionTimings,
@@ -25,6 +27,7 @@ import type {
 } from '../backend/lease-backend.js';
 import type { Clock } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
+import { decodeAsk, encodeMeta, metaKey, transferRequestKey } from './candidate-meta.js';
 import type { ClientResources } from './client-resources.js';
 import type { Candidate, ElectionRecipe, ElectionView } from './election-recipe.js';
 import { ElectionWatches, type WatchesOwner } from './election-watches.js';
@@ -47,6 +50,8 @@ import {
   type LeaseSession,
   type SessionLease,
 } from './lease-session.js';
+import { awaitSuccessor, handOver, passOver, planTransfer, type TransferPlan } from './transfer.js';
+import type { WatchSubscription } from './watch-hub.js';
 
 /** Our candidate key as we last saw it. */
 interface CampaignKey {
@@ -72,6 +77,10 @@ export interface CandidacyOptions {
   readonly requestTimeout: number;
   /** Fixed by the user (`maxKeepaliveAge`), else derived from the elector's timings. */
   readonly maxKeepaliveAge: number | undefined;
+  /** Publish our side key (see candidate-meta.ts) so that leaders can steer. */
+  readonly steering: boolean;
+  /** A side key could not be written (permission): steering stays off for this candidate. */
+  readonly onWarning: (warning: LeaderElectError) => void;
 }
 
 export class Candidacy implements WatchesOwner {
@@ -91,6 +100,14 @@ export class Candidacy implements WatchesOwner {
   /** Clock reading when the previous attempt began: renewals reuse keepalives sent since. */
   #previousAttemptAt: number | null = null;
   #listener: WatchListener | null = null;
+  #steering: boolean;
+  /** Our priority as advertised in the side key (see LeaseBackend.advertise). */
+  #priority = 0;
+  readonly #onWarning: (warning: LeaderElectError) => void;
+  /** The plan of a transfer prepared and not yet carried out. */
+  #transferPlan: TransferPlan | null = null;
+  /** The watch on operators' transfer requests (see #listenForAsks). */
+  #asks: WatchSubscription | null = null;
   /** renewLocally's answer, one per term, updated in place (see LeaseBackend.renewLocally). */
   #localHeld: Mutable<LeaseHeld<EtcdFence>> | null = null;
 
@@ -101,6 +118,8 @@ export class Candidacy implements WatchesOwner {
     this.#requestTimeout = options.requestTimeout;
     this.#maxKeepaliveAge = options.maxKeepaliveAge;
     this.#maxAgeFixed = options.maxKeepaliveAge !== undefined;
+    this.#steering = options.steering;
+    this.#onWarning = options.onWarning;
     this.#watches = new ElectionWatches(options.resources.hub, this.#clock, this);
   }
 
@@ -217,6 +236,7 @@ export class Candidacy implements WatchesOwner {
       );
     }
     const campaign = this.#remember(key, lease, ours.createRevision);
+    if (view.created === true) this.#publish(campaign, request.identity, null);
     this.#watches.watch('own', key, view.revision + 1n);
     if (ours.value !== request.identity) {
       await this.#recipe.proclaim(key, ours.createRevision, lease.id, request.identity, signal);
@@ -241,6 +261,9 @@ export class Candidacy implements WatchesOwner {
     this.#heldToken = campaign.createRevision;
     this.#watches.dropFollowerWatches();
     this.#proved(campaign, ack);
+    // Our side key says which term we lead: the confirmation a transfer to us waits for.
+    this.#publish(campaign, request.identity, campaign.createRevision);
+    this.#listenForAsks();
     return held(campaign, onClock(request.clock, this.#clock, ack.sentAt), ack.ttlSeconds);
   }
 
@@ -461,6 +484,161 @@ export class Candidacy implements WatchesOwner {
     }
   }
 
+  // ---------------------------------------------------------------- transfer
+
+  /** Checks that the term `token` can be handed to `successor` (see transfer.ts). */
+  async prepareTransfer(token: bigint, successor: string, signal: AbortSignal): Promise<void> {
+    const campaign = this.#campaign;
+    if (!this.#stillHeld(campaign, token)) {
+      throw new LeaderElectError(ErrorCode.NotLeader, `term ${token} is no longer ours`);
+    }
+    this.#transferPlan = await planTransfer(
+      this.#resources,
+      this.#recipe,
+      token,
+      successor,
+      this.#requestTimeout,
+      signal,
+    );
+  }
+
+  /** Hands the term `token` to `successor`; resolves with its token once it confirmed. */
+  async transfer(
+    token: bigint,
+    successor: string,
+    confirmWithinMs: number,
+    signal: AbortSignal,
+  ): Promise<bigint> {
+    const campaign = this.#campaign;
+    const planned = this.#transferPlan;
+    this.#transferPlan = null;
+    const plan =
+      planned !== null &&
+      planned.leader.createRevision === token &&
+      planned.successor.value === successor
+        ? planned
+        : await planTransfer(
+            this.#resources,
+            this.#recipe,
+            token,
+            successor,
+            this.#requestTimeout,
+            signal,
+          );
+    const revision = await handOver(
+      this.#resources,
+      this.#recipe,
+      plan,
+      this.#requestTimeout,
+      signal,
+    );
+    // Our key is gone: the term is over here; the elector campaigns again later, at the back.
+    if (campaign !== null) campaign.gone = true;
+    if (this.#campaign === campaign) this.#campaign = null;
+    this.#heldToken = null;
+    this.#watches.dropAll();
+    if (!plan.successorOurs) return plan.successor.createRevision;
+    const confirmed = await awaitSuccessor(
+      this.#resources,
+      this.#recipe.election,
+      plan,
+      revision,
+      confirmWithinMs,
+      signal,
+    );
+    if (confirmed) return plan.successor.createRevision;
+    await passOver(this.#resources, this.#recipe, plan, this.#requestTimeout).catch(
+      () => undefined,
+    );
+    throw new LeaderElectError(
+      ErrorCode.TransferFailed,
+      `etcd election "${this.#recipe.election}": "${successor}" did not confirm the transfer within ${confirmWithinMs} ms; its key was removed, the next candidate leads`,
+      { details: { successor } },
+    );
+  }
+
+  /**
+   * While we lead (with steering): an operator's request to hand over (`leader-elect transfer`)
+   * arrives as a put of the request key; one for our term is consumed (deleted) and passed to the
+   * elector, one for another term is stale and deleted.
+   */
+  #listenForAsks(): void {
+    if (!this.#steering || this.#asks !== null) return;
+    const key = transferRequestKey(this.#recipe.election);
+    this.#asks = this.#resources.hub.subscribe(
+      { key: Buffer.from(key), deletesOnly: false, startRevision: 0n, startNow: true },
+      {
+        event: (type, kv) => {
+          if (type !== 'put') return;
+          const ask = decodeAsk(kv.value.toString('utf8'));
+          const held = this.#heldToken;
+          if (held === null) return; // not ours to consume: the next leader judges it
+          const scope = scopedSignal(undefined, {
+            ms: this.#requestTimeout,
+            clock: this.#clock,
+            reason: () =>
+              new LeaderElectError(ErrorCode.BackendTimeout, 'consuming the request timed out'),
+          });
+          void this.#recipe.deleteQuietly(key, scope.signal).finally(() => scope.dispose());
+          if (ask !== null && ask.token === held)
+            this.emit({ type: 'transfer-requested', to: ask.to });
+        },
+        ready: () => undefined,
+        down: () => undefined,
+        ended: () => {
+          this.#asks = null;
+        },
+      },
+    );
+  }
+
+  /** Our priority from now on (republished at once if we have a key). */
+  advertise(identity: string, priority: number): void {
+    this.#priority = priority;
+    const campaign = this.#campaign;
+    if (campaign !== null && !campaign.gone) {
+      this.#publish(
+        campaign,
+        identity,
+        this.#heldToken === campaign.createRevision ? campaign.createRevision : null,
+      );
+    }
+  }
+
+  /** Writes our side key (best effort, off the critical path; see candidate-meta.ts). */
+  #publish(campaign: CampaignKey, identity: string, term: bigint | null): void {
+    if (!this.#steering) return;
+    const scope = scopedSignal(undefined, {
+      ms: this.#requestTimeout,
+      clock: this.#clock,
+      reason: () =>
+        new LeaderElectError(ErrorCode.BackendTimeout, 'publishing the side key timed out'),
+    });
+    this.#recipe
+      .putOnLease(
+        metaKey(this.#recipe.election, campaign.leaseId),
+        encodeMeta({ identity, priority: this.#priority, term }),
+        campaign.leaseId,
+        scope.signal,
+      )
+      .then(
+        () => scope.dispose(),
+        (error: unknown) => {
+          scope.dispose();
+          const typed = this.#recipe.error(error, 'publishing the side key');
+          if (typed.code !== ErrorCode.PermissionDenied) return;
+          this.#steering = false;
+          this.#onWarning(
+            new LeaderElectError(
+              ErrorCode.PermissionDenied,
+              `etcd election "${this.#recipe.election}": steering is off for this candidate, its side key was refused (${typed.message})`,
+              { cause: typed },
+            ),
+          );
+        },
+      );
+  }
+
   // ---------------------------------------------------------------- resign and close
 
   /** Resigns the term `token` if it is our current key's; a no-op otherwise. */
@@ -485,6 +663,8 @@ export class Candidacy implements WatchesOwner {
    */
   async close(signal: AbortSignal): Promise<void> {
     this.#watches.close();
+    this.#asks?.close();
+    this.#asks = null;
     this.#listener = null;
     this.#stopLostListener?.();
     this.#stopLostListener = null;

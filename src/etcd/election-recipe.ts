@@ -34,6 +34,8 @@ export interface ElectionView {
   readonly revision: bigint;
   /** Layout keys, oldest first. */
   readonly candidates: readonly Candidate[];
+  /** The campaign transaction created our key (false for a read, or a key that existed). */
+  readonly created?: boolean;
 }
 
 /** The recipe's guard: `key` exists with this create revision. */
@@ -106,6 +108,7 @@ export class ElectionRecipe {
     return {
       revision: BigInt(response.header.revision),
       candidates: this.candidates(range?.kvs ?? []),
+      created: response.succeeded,
     };
   }
 
@@ -129,6 +132,41 @@ export class ElectionRecipe {
     await this.#guarded(keyBytes, createRevision, 'resign', signal, 'urgent', {
       request_delete_range: { key: keyBytes },
     });
+  }
+
+  /** Puts `key` = `value` (no lease: it outlives the writer). */
+  async put(key: string, value: string, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#resources.unary(
+        (options) =>
+          this.#resources.client.kv.put(
+            { key: Buffer.from(key), value: Buffer.from(value) },
+            options,
+          ),
+        signal,
+        this.#requestTimeout,
+      );
+    } catch (error) {
+      throw this.error(error, 'put');
+    }
+  }
+
+  /** Puts `key` = `value` attached to `leaseId` (our side keys, see candidate-meta.ts). */
+  async putOnLease(
+    key: string,
+    value: string,
+    leaseId: bigint,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await this.#resources.unary(
+      (options) =>
+        this.#resources.client.kv.put(
+          { key: Buffer.from(key), value: Buffer.from(value), lease: leaseId.toString() },
+          options,
+        ),
+      signal,
+      this.#requestTimeout,
+    );
   }
 
   /** Deletes `key` without a guard (best effort: it goes with its lease at the latest). */

@@ -17,6 +17,7 @@ import { raceAbort, scopedSignal } from '../abort.js';
 import type {
   AttemptRequest,
   BackendContext,
+  CandidateInfo,
   ElectionTimings,
   InspectRequest,
   LeaseBackend,
@@ -25,18 +26,24 @@ import type {
   LocalRenewRequest,
   Observation,
   ObserveListener,
+  PrepareTransferRequest,
   ReleaseRequest,
+  TransferOutcome,
+  TransferRequest,
+  TransferRequestByOperator,
   WatchHandle,
   WatchListener,
 } from '../backend/lease-backend.js';
 import { type Clock, systemClock } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { Candidacy } from './candidacy.js';
+import { encodeAsk, transferRequestKey } from './candidate-meta.js';
 import { ClientResources } from './client-resources.js';
 import { ElectionObserver } from './election-observer.js';
 import { ElectionRecipe } from './election-recipe.js';
 import { toEtcdError } from './etcd-errors.js';
 import type { EtcdFence } from './fence.js';
+import { steerableCandidates } from './transfer.js';
 
 export interface EtcdElectionBackendOptions {
   readonly client: Etcd3;
@@ -46,6 +53,8 @@ export interface EtcdElectionBackendOptions {
   readonly requestTimeout: number;
   readonly maxKeepaliveAge: number | undefined;
   readonly onWarning: (warning: LeaderElectError) => void;
+  /** Publish the side key leaders steer with (see candidate-meta.ts). */
+  readonly steering?: boolean;
   /**
    * The clock of the client's session and watches (the first backend of a client sets it).
    * @default the process clock, which is also the elector's default
@@ -98,6 +107,8 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
       recipe: this.#recipe,
       requestTimeout: options.requestTimeout,
       maxKeepaliveAge: options.maxKeepaliveAge,
+      steering: options.steering === true,
+      onWarning: options.onWarning,
     });
   }
 
@@ -131,6 +142,69 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
   renewLocally(request: LocalRenewRequest): LeaseHeld<EtcdFence> | null {
     if (this.#closePromise !== null) return null;
     return this.#candidacy.renewLocally(request);
+  }
+
+  /** Our priority in the side key (needs `steering`; see LeaseBackend.advertise). */
+  advertise(candidate: CandidateInfo): WatchHandle {
+    this.#candidacy.advertise(candidate.identity, candidate.priority);
+    return { close: () => undefined };
+  }
+
+  /** The live leader-elect candidates and their priorities (needs `steering`). */
+  candidates(request: { readonly signal: AbortSignal }): Promise<readonly CandidateInfo[]> {
+    if (this.#closePromise !== null) return Promise.reject(this.#closedError());
+    return this.#call(request.signal, (signal) =>
+      steerableCandidates(this.#resources, this.#recipe, this.#requestTimeout, signal),
+    );
+  }
+
+  /** See LeaseBackend.prepareTransfer and transfer.ts. */
+  prepareTransfer(request: PrepareTransferRequest): Promise<void> {
+    if (this.#closePromise !== null) return Promise.reject(this.#closedError());
+    return this.#call(
+      request.signal,
+      (signal) => this.#candidacy.prepareTransfer(request.token, request.successor, signal),
+      { refine: false },
+    );
+  }
+
+  /** See LeaseBackend.transfer and transfer.ts. */
+  transfer(request: TransferRequest): Promise<TransferOutcome> {
+    if (this.#closePromise !== null) return Promise.reject(this.#closedError());
+    return this.#call(
+      request.signal,
+      async (signal) => ({
+        successorToken: await this.#candidacy.transfer(
+          request.token,
+          request.successor,
+          request.confirmWithinMs,
+          signal,
+        ),
+      }),
+      { refine: false },
+    );
+  }
+
+  /**
+   * An operator's request (`leader-elect transfer`): a key beside the election that the leader
+   * of the current term watches (it needs `steering: true`) and consumes.
+   */
+  requestTransfer(request: TransferRequestByOperator): Promise<void> {
+    if (this.#closePromise !== null) return Promise.reject(this.#closedError());
+    return this.#call(request.signal, async (signal) => {
+      const leader = (await this.#recipe.read(signal)).candidates[0];
+      if (leader === undefined) {
+        throw new LeaderElectError(
+          ErrorCode.TransferRefused,
+          `${this.description}: nobody leads; there is nothing to transfer`,
+        );
+      }
+      await this.#recipe.put(
+        transferRequestKey(this.election),
+        encodeAsk({ to: request.to, token: leader.createRevision }),
+        signal,
+      );
+    });
   }
 
   async release(request: ReleaseRequest): Promise<void> {

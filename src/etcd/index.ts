@@ -49,6 +49,18 @@ export interface EtcdBackendTuning {
    * @default derived from the elector's timings (see above)
    */
   readonly maxKeepaliveAge?: number;
+
+  /**
+   * Publish a small side key per candidate, next to the election, that lets a leader steer it:
+   * `transfer()` to a candidate that is not next in line (the candidates ahead of it are sent to
+   * the back), and a successor's confirmation. The key is `<election>\u0000leader-elect/<lease
+   * ID in hex>`, attached to the session lease, outside the recipe's prefix: `etcdctl elect` and
+   * Go peers see nothing new under `<election>/`. Needs readwrite on that side prefix too (without
+   * it, steering stays off with a warning). Every leader-elect candidate of the election should
+   * set it; without it a transfer works only to the candidate next in line.
+   * @default false
+   */
+  readonly steering?: boolean;
 }
 
 /** The default `onWarning`: a process warning with the error's code. */
@@ -127,6 +139,12 @@ export function etcdBackend(options: EtcdBackendOptions & EtcdBackendTuning): Et
       `maxKeepaliveAge must be a non-negative number of milliseconds, got ${String(maxKeepaliveAge)}`,
     );
   }
+  if (options.steering !== undefined && typeof options.steering !== 'boolean') {
+    throw new LeaderElectError(
+      ErrorCode.InvalidOption,
+      `steering must be true or false, got ${JSON.stringify(options.steering)}`,
+    );
+  }
   if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
     throw new LeaderElectError(ErrorCode.InvalidOption, 'onWarning must be a function');
   }
@@ -161,6 +179,7 @@ export function etcdBackend(options: EtcdBackendOptions & EtcdBackendTuning): Et
       requestTimeout,
       maxKeepaliveAge,
       onWarning,
+      steering: options.steering === true,
     });
   }
   if (options.endpoints === undefined) {
@@ -178,5 +197,6 @@ export function etcdBackend(options: EtcdBackendOptions & EtcdBackendTuning): Et
     requestTimeout,
     maxKeepaliveAge,
     onWarning,
+    steering: options.steering === true,
   });
 }

@@ -24,6 +24,7 @@ import {
   type LeaseObject,
   leaseToRecordData,
   mergeSpec,
+  metadataFor,
   recordToLeaseSpec,
   toLeaseDurationSeconds,
 } from './lease-object.js';
@@ -163,7 +164,12 @@ export class KubernetesLeaseStore implements RecordStore {
       ...base,
       apiVersion: LEASE_API_VERSION,
       kind: 'Lease',
-      metadata: { ...base.metadata, name, namespace: this.namespace, resourceVersion: version },
+      metadata: {
+        ...metadataFor(base.metadata, record),
+        name,
+        namespace: this.namespace,
+        resourceVersion: version,
+      },
       spec: mergeSpec(base.spec, record),
     };
     const response = await this.send('PUT', this.objectPath(name), body, signal, ctx);

@@ -44,6 +44,22 @@ const MS_PER_SECOND = 1000;
  * apiserver would never serve (it validates the schema) are passed through unchanged so that the
  * adapter rejects them too.
  */
+/**
+ * The annotation that carries an operator's transfer request (`leader-elect transfer`): in the
+ * metadata, not the spec, so client-go, which compares the spec's record, sees no change.
+ */
+export const TRANSFER_ANNOTATION = 'leader-elect.dev/transfer-to';
+
+/** `metadata` with the transfer request annotation set to `record.transferTo`, or removed. */
+export function metadataFor(metadata: LeaseMetadata, record: LeaseRecord): LeaseMetadata {
+  const annotations = { ...(metadata.annotations as Record<string, string> | undefined) };
+  const had = TRANSFER_ANNOTATION in annotations;
+  if (record.transferTo === undefined) delete annotations[TRANSFER_ANNOTATION];
+  else annotations[TRANSFER_ANNOTATION] = record.transferTo;
+  if (!had && record.transferTo === undefined) return metadata;
+  return { ...metadata, annotations };
+}
+
 export function leaseToRecordData(lease: LeaseObject): Record<string, unknown> {
   const spec = lease.spec ?? {};
   const holderIdentity = spec.holderIdentity ?? '';
@@ -62,6 +78,10 @@ export function leaseToRecordData(lease: LeaseObject): Record<string, unknown> {
   if (spec.preferredHolder !== undefined && spec.preferredHolder !== null) {
     data.preferredHolder = spec.preferredHolder;
   }
+  const request = (lease.metadata?.annotations as Record<string, unknown> | undefined)?.[
+    TRANSFER_ANNOTATION
+  ];
+  if (typeof request === 'string' && request !== '') data.transferTo = request;
   return data;
 }
 

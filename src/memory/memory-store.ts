@@ -1,4 +1,4 @@
-import type { LeaseBackend, WatchHandle } from '../backend/lease-backend.js';
+import type { CandidateInfo, LeaseBackend, WatchHandle } from '../backend/lease-backend.js';
 import {
   RecordLeaseBackend,
   type RecordLeaseBackendOptions,
@@ -34,12 +34,37 @@ export class MemoryStore implements RecordStore {
   readonly description = 'memory';
   private readonly entries = new Map<string, Entry>();
   private readonly watchers = new Map<string, Set<(event: RecordWatchEvent) => void>>();
+  /** Lease name → the candidates advertised for it (see LeaseBackend.advertise). */
+  private readonly advertised = new Map<string, Set<CandidateInfo>>();
   private nextVersion = 1;
 
   /** A lease backend for election `name` on this store (one per elector). */
   lease(name: string, options: RecordLeaseBackendOptions = {}): LeaseBackend {
     validateName(name);
     return new RecordLeaseBackend(this, name, options);
+  }
+
+  /** Advertises a candidate of `name` (in this process) until the handle is closed. */
+  advertise(name: string, candidate: CandidateInfo): WatchHandle {
+    const entry = { identity: candidate.identity, priority: candidate.priority };
+    let set = this.advertised.get(name);
+    if (set === undefined) {
+      set = new Set();
+      this.advertised.set(name, set);
+    }
+    set.add(entry);
+    return {
+      close: () => {
+        set.delete(entry);
+        if (set.size === 0 && this.advertised.get(name) === set) this.advertised.delete(name);
+      },
+    };
+  }
+
+  /** The candidates advertised for `name` now. */
+  async candidates(name: string, signal: AbortSignal): Promise<readonly CandidateInfo[]> {
+    await settle(signal);
+    return [...(this.advertised.get(name) ?? [])];
   }
 
   async get(name: string, signal: AbortSignal): Promise<StoredRecord | null> {

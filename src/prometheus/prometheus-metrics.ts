@@ -1,4 +1,5 @@
 import { Counter, Gauge, register as globalRegistry, Histogram, type Registry } from 'prom-client';
+import { ErrorCode, LeaderElectError } from '../errors.js';
 import type { ElectionMetrics } from '../observability/metrics.js';
 
 export interface PrometheusMetricsOptions {
@@ -28,10 +29,7 @@ const BUCKETS = [
  * new LeaderElector({ backend, metrics });
  */
 export function prometheusMetrics(options: PrometheusMetricsOptions = {}): ElectionMetrics {
-  const registry = options.registry ?? globalRegistry;
-  const existing = instruments.get(registry);
-  const m = existing ?? createInstruments(registry);
-  if (existing === undefined) instruments.set(registry, m);
+  const m = instruments(options.registry ?? globalRegistry);
   return {
     leaderStatus: (name, leading) => m.status.set({ name }, leading ? 1 : 0),
     termStarted: (name) => m.transitions.inc({ name }),
@@ -43,49 +41,62 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Elect
   };
 }
 
-type Instruments = ReturnType<typeof createInstruments>;
-const instruments = new WeakMap<Registry, Instruments>();
-
-function createInstruments(registry: Registry) {
-  const registers = [registry];
+/**
+ * The instruments of `registry`, created on first use. Looked up in the registry itself rather
+ * than in a module-level cache: a second copy of this module (the CommonJS and the ESM build in
+ * one process, or two installed versions) must reuse them, since prom-client refuses to register
+ * a name twice.
+ */
+function instruments(registry: Registry) {
+  const find = <T>(name: string, kind: 'gauge' | 'counter' | 'histogram', method: string) => {
+    const existing = registry.getSingleMetric(name) as unknown;
+    if (existing === undefined) return undefined;
+    if (typeof (existing as Record<string, unknown>)[method] !== 'function') {
+      throw new LeaderElectError(
+        ErrorCode.InvalidOption,
+        `the registry already has a metric named ${name} that is not a ${kind}`,
+      );
+    }
+    return existing as T;
+  };
+  const gauge = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    find<Gauge<L>>(name, 'gauge', 'set') ??
+    new Gauge({ name, help, labelNames, registers: [registry] });
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    find<Counter<L>>(name, 'counter', 'inc') ??
+    new Counter({ name, help, labelNames, registers: [registry] });
+  const histogram = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    find<Histogram<L>>(name, 'histogram', 'observe') ??
+    new Histogram({ name, help, labelNames, buckets: BUCKETS, registers: [registry] });
   return {
-    status: new Gauge({
-      name: 'leader_election_master_status',
-      help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master.',
-      labelNames: ['name'],
-      registers,
-    }),
-    slowPath: new Counter({
-      name: 'leader_election_slowpath_total',
-      help: 'Total number of slow path exercised in renewing leader leases.',
-      labelNames: ['name'],
-      registers,
-    }),
-    transitions: new Counter({
-      name: 'leader_election_transitions_total',
-      help: 'Terms started by this process (acquisitions of the lease).',
-      labelNames: ['name'],
-      registers,
-    }),
-    termEnds: new Counter({
-      name: 'leader_election_term_ends_total',
-      help: 'Terms ended, by reason (stopped, lost, renew-deadline, work-failed).',
-      labelNames: ['name', 'reason'],
-      registers,
-    }),
-    renew: new Histogram({
-      name: 'leader_election_renew_duration_seconds',
-      help: 'Latency of lease renewals.',
-      labelNames: ['name', 'result'],
-      buckets: BUCKETS,
-      registers,
-    }),
-    acquire: new Histogram({
-      name: 'leader_election_time_to_acquire_seconds',
-      help: 'Time from the start of a campaign (or the last loss) to leadership.',
-      labelNames: ['name'],
-      buckets: BUCKETS,
-      registers,
-    }),
+    status: gauge(
+      'leader_election_master_status',
+      'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master.',
+      ['name'],
+    ),
+    slowPath: counter(
+      'leader_election_slowpath_total',
+      'Total number of slow path exercised in renewing leader leases.',
+      ['name'],
+    ),
+    transitions: counter(
+      'leader_election_transitions_total',
+      'Terms started by this process (acquisitions of the lease).',
+      ['name'],
+    ),
+    termEnds: counter(
+      'leader_election_term_ends_total',
+      'Terms ended, by reason (stopped, lost, renew-deadline, work-failed).',
+      ['name', 'reason'],
+    ),
+    renew: histogram('leader_election_renew_duration_seconds', 'Latency of lease renewals.', [
+      'name',
+      'result',
+    ]),
+    acquire: histogram(
+      'leader_election_time_to_acquire_seconds',
+      'Time from the start of a campaign (or the last loss) to leadership.',
+      ['name'],
+    ),
   };
 }

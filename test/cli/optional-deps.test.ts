@@ -41,6 +41,22 @@ describe('without the optional peer dependencies', () => {
     ]);
   });
 
+  test('--backend postgres says which package to install', () => {
+    const result = run([
+      'status',
+      '--backend',
+      'postgres',
+      '--connection-string',
+      'postgres://u@127.0.0.1:1/db',
+      '--election',
+      'x',
+    ]);
+    expect(result.status).toBe(3);
+    expect(lines(result.stderr)).toEqual([
+      'leader-elect status: --backend postgres needs the pg package: npm install pg',
+    ]);
+  });
+
   test('--health-port without prom-client: exit 2, before connecting', () => {
     const result = run([
       'run',

@@ -1,5 +1,5 @@
 import { MemoryStore } from '../../src/index.js';
-import { describeBackendConformance } from './backend-conformance.js';
+import { describeBackendConformance } from '../../src/testing/conformance/index.js';
 
 const store = new MemoryStore();
 

@@ -1,7 +1,7 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, inject } from 'vitest';
 import { etcdBackend } from '../../src/etcd/index.js';
-import { describeBackendConformance } from '../conformance/backend-conformance.js';
+import { describeBackendConformance } from '../../src/testing/conformance/index.js';
 import { CONFORMANCE_TIMINGS, ETCD_EXPIRY_SLACK_MS } from './support/etcd-test-env.js';
 
 const endpoints = inject('etcdEndpoints');

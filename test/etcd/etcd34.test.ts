@@ -5,7 +5,7 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { etcdBackend } from '../../src/etcd/index.js';
-import { describeBackendConformance } from '../conformance/backend-conformance.js';
+import { describeBackendConformance } from '../../src/testing/conformance/index.js';
 import { etcdVersion } from '../env/debian-etcd.mjs';
 import { startElectionPeer } from '../env/election-peer.mjs';
 import { type EtcdCluster, startEtcdCluster } from '../env/etcd-cluster.mjs';

@@ -144,6 +144,60 @@ describe('interop with client-go leaderelection (LeaseLock)', () => {
     expect(after).toBeLessThan(timings.leaseDuration + timings.retryPeriod + 500);
   });
 
+  test('transfer to one of ours: a client-go follower sees an ordinary holder change and never takes the lease', async () => {
+    const name = uniqueName('transfer');
+    const seen = await observeLease(name);
+    try {
+      const a = ours(name, 'node-a');
+      void a.run();
+      const first = await a.waitForLeadership({ signal: AbortSignal.timeout(5_000) });
+      const go = clientGo(name, 'go-b');
+      await go.waitFor(
+        (e) => e.event === 'new_leader' && e.identity === 'node-a',
+        'go follows',
+        5_000,
+      );
+      const c = ours(name, 'node-c');
+      void c.run();
+      await waitFor(() => c.leader?.identity === 'node-a', 'node-c follows', 5_000);
+      const result = await a.transfer('node-c');
+      await waitFor(() => c.isLeader(), 'node-c leads', 5_000);
+      expect(result.token).toBe(c.currentTerm()?.token);
+      expect(result.token! > first.token).toBe(true);
+      // A lease duration and more: client-go never leads, c keeps the lease.
+      await sleep(timings.leaseDuration * 1.5);
+      expect(go.events.some((e) => e.event === 'started_leading')).toBe(false);
+      await go.waitFor(
+        (e) => e.event === 'new_leader' && e.identity === 'node-c',
+        'go sees c',
+        5_000,
+      );
+      expect(c.isLeader()).toBe(true);
+      // The Lease went a → c directly (no empty holder, no third holder in between).
+      const holders = seen.map((v) => v.holder).filter((h, i, all) => i === 0 || h !== all[i - 1]);
+      expect(holders).toEqual(['node-a', 'node-c']);
+    } finally {
+      seen.stop();
+    }
+  });
+
+  test('transfer to a client-go candidate: it takes over with its next poll, and we follow it', async () => {
+    const name = uniqueName('transfer-go');
+    const a = ours(name, 'node-a');
+    void a.run();
+    await a.waitForLeadership({ signal: AbortSignal.timeout(5_000) });
+    const go = clientGo(name, 'go-b');
+    await go.waitFor(
+      (e) => e.event === 'new_leader' && e.identity === 'node-a',
+      'go follows',
+      5_000,
+    );
+    await a.transfer('go-b');
+    await go.waitFor((e) => e.event === 'started_leading', 'go leads', 5_000);
+    await waitFor(() => a.leader?.identity === 'go-b', 'a follows go-b', 5_000);
+    expect(a.isLeader()).toBe(false);
+  });
+
   test('rolling migration: 3 client-go candidates replaced one by one by 3 of ours, never two leaders', async () => {
     const name = uniqueName('migration');
     const seen = await observeLease(name);

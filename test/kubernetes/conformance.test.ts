@@ -5,7 +5,7 @@
 import { V1MicroTime } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { kubernetesBackend } from '../../src/kubernetes/index.js';
-import { describeBackendConformance } from '../conformance/backend-conformance.js';
+import { describeBackendConformance } from '../../src/testing/conformance/index.js';
 import { adminClients, adminKubeConfig, ensureNamespace, readLease } from './support.js';
 
 const namespace = 'le-conformance';

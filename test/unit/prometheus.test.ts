@@ -1,6 +1,6 @@
-import { Registry } from 'prom-client';
-import { expect, test } from 'vitest';
-import { LeaderElector, MemoryStore } from '../../src/index.js';
+import { Counter, Registry } from 'prom-client';
+import { expect, test, vi } from 'vitest';
+import { ErrorCode, LeaderElector, MemoryStore } from '../../src/index.js';
 import { prometheusMetrics } from '../../src/prometheus/index.js';
 import { FakeClock } from '../../src/testing/index.js';
 
@@ -33,4 +33,30 @@ test('prometheus sink: master_status, transitions, renew latency with client-go 
   expect(text).toContain('leader_election_term_ends_total{name="ctl",reason="stopped"} 1');
   // A second sink on the same registry reuses the instruments instead of failing to register.
   expect(() => prometheusMetrics({ registry })).not.toThrow();
+});
+
+test('a second copy of the module (the CommonJS and ESM builds in one process) shares the metrics', async () => {
+  const registry = new Registry();
+  const first = prometheusMetrics({ registry });
+  vi.resetModules();
+  const copy = await import('../../src/prometheus/prometheus-metrics.js');
+  expect(copy.prometheusMetrics).not.toBe(prometheusMetrics);
+  const second = copy.prometheusMetrics({ registry });
+  first.leaderStatus?.('from-first', true);
+  second.leaderStatus?.('from-second', true);
+  const text = await registry.getSingleMetricAsString('leader_election_master_status');
+  expect(text).toContain('leader_election_master_status{name="from-first"} 1');
+  expect(text).toContain('leader_election_master_status{name="from-second"} 1');
+});
+
+test('a metric of another kind under one of our names is a typed error, not a crash later', () => {
+  const registry = new Registry();
+  new Counter({ name: 'leader_election_master_status', help: 'not ours', registers: [registry] });
+  expect(() => prometheusMetrics({ registry })).toThrow(
+    expect.objectContaining({
+      code: ErrorCode.InvalidOption,
+      message:
+        'the registry already has a metric named leader_election_master_status that is not a gauge',
+    }),
+  );
 });

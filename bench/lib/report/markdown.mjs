@@ -96,6 +96,8 @@ function targets(rows) {
     ['etcd', 'crash', 'excessP99Ms', 600],
     ['kubernetes', 'graceful', 'p99Ms', 30],
     ['kubernetes', 'crash', 'excessP99Ms', 50],
+    ['postgres', 'graceful', 'p99Ms', 10],
+    ['postgres', 'crash', 'excessP99Ms', 50],
   ];
   for (const [backend, scenario, field, limit] of limits) {
     const r = ourRow(rows, backend, scenario);
@@ -108,7 +110,7 @@ function targets(rows) {
         r[field] !== null && r[field] <= limit,
       );
   }
-  for (const backend of ['etcd', 'kubernetes']) {
+  for (const backend of ['etcd', 'kubernetes', 'postgres']) {
     const r = ourRow(rows, backend, 'pause');
     if (r)
       check(
@@ -215,6 +217,26 @@ ${meta.backends.map((b) => `- ${b.backend}: ${b.server}.${(b.notes ?? []).map((n
   parts.push(`### Targets\n\n${targets(rows)}`);
 
   parts.push(`### Graceful handoff\n\n${latencySection(rows, 'graceful')}${img('graceful')}`);
+
+  if (scenarioRows(rows, 'transfer').length > 0) {
+    const versus = scenarioRows(rows, 'transfer')
+      .map((t) => {
+        const g = ourRow(rows, t.backend, 'graceful');
+        if (g === undefined || g.p50Ms === undefined || t.p50Ms === undefined) return null;
+        return `${t.backend}: transfer ÷ graceful ${(t.p50Ms / g.p50Ms).toFixed(2)}× at p50, ${(t.p99Ms / g.p99Ms).toFixed(2)}× at p99`;
+      })
+      .filter((line) => line !== null);
+    parts.push(
+      `### Transfer to a named successor\n\nThe leader is told \`transfer <successor>\`, the successor queued behind a bystander; measured to the successor's "elected" line (ours only: no peer can hand over to a named candidate). Other terms: how often the bystander led in between (must be 0). ${versus.length > 0 ? `Against our graceful handoff in the same run: ${versus.join('; ')}.` : ''}\n\n${latencySection(
+        rows,
+        'transfer',
+        {
+          extraHeader: ['other terms'],
+          extra: (r) => [String(r.otherTerms ?? 'n/a')],
+        },
+      )}`,
+    );
+  }
 
   parts.push(
     `### Crash failover\n\nExcess = next leader elected − lease expiry (as the independent observer saw it). ${[

@@ -88,7 +88,8 @@ export async function pauseScenario(
       else neverStepped++;
       await sleep(Math.max(0, tResume + OBSERVE_AFTER_RESUME_MS - performance.now()));
       const pausedIdentity = `${impl.id}-${i}-0`;
-      for (const w of fence.writes(name)) {
+      // (A database-backed resource answers asynchronously.)
+      for (const w of await fence.writes(name)) {
         if (w.identity !== pausedIdentity || w.t < elected.t) continue;
         staleWrites++;
         if (w.accepted) staleAccepted++;

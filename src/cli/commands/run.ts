@@ -107,10 +107,12 @@ export const RUN_HELP = `leader-elect run — ${RUN_SUMMARY}
 Usage:
   leader-elect run --backend etcd --election NAME [options] -- CMD [ARGS...]
   leader-elect run --backend kubernetes --lease-name NAME [options] -- CMD [ARGS...]
+  leader-elect run --backend postgres --connection-string URL --election NAME [options] -- CMD [ARGS...]
 
 Campaigns for the lease. While it leads, CMD runs in its own process group with
 LEADER_ELECT_IDENTITY and LEADER_ELECT_TOKEN (the fencing token, increasing with every
-term) in its environment; the etcd password variable is removed from it.
+term) in its environment; the etcd or PostgreSQL password variable (and
+--connection-string-env's variable) is removed from it.
 - Leadership lost: CMD's group gets SIGTERM, and SIGKILL after --grace, before any other
   candidate can acquire the lease; then leader-elect campaigns again.
 - CMD exits by itself: the lease is released and leader-elect exits with CMD's exit code
@@ -147,6 +149,11 @@ Examples:
   # In a Deployment with several replicas (in-cluster config), with probes and metrics:
   leader-elect run --backend kubernetes --lease-name scheduler --health-port 8080 \\
     --lease-duration 15s --renew-deadline 10s --retry-period 2s -- node scheduler.js
+
+  # PostgreSQL (the password from $PGPASSWORD, never on the command line):
+  export PGPASSWORD=secret
+  leader-elect run --backend postgres --connection-string postgres://app@db:5432/app \\
+    --election billing-cron -- ./bill.sh
 
   # Keep a worker running on one host, restarting it whenever it exits:
   leader-elect run --backend etcd --election worker --restart -- ./worker
@@ -216,6 +223,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
 
     const childEnv = { ...io.env };
     if (config.kind === 'etcd' && config.passwordEnv !== null) delete childEnv[config.passwordEnv];
+    if (config.kind === 'postgres') for (const name of config.secretEnv) delete childEnv[name];
 
     let exitCode: number | null = null;
     const finish = (code: number) => {

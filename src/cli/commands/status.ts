@@ -26,11 +26,12 @@ export const STATUS_HELP = `leader-elect status — ${STATUS_SUMMARY}
 Usage:
   leader-elect status --backend etcd --election NAME [options]
   leader-elect status --backend kubernetes --lease-name NAME [options]
+  leader-elect status --backend postgres --connection-string URL --election NAME [options]
 
 Reads the lease once, without campaigning, and prints one line on stdout: the leader's
 identity, its fencing token and how long its lease has left as this caller observes it.
 - etcd: the time left is the server's TTL of the leader's lease.
-- kubernetes: expiry is judged by observers (client-go's rule), so the lease has at most its
+- kubernetes, postgres: expiry is judged by observers (client-go's rule), so the lease has at most its
   duration left from now; renewTime is shown as recorded (a remote clock: data, not time).
 
 Backend:

@@ -36,6 +36,7 @@ export const WATCH_HELP = `leader-elect watch — ${WATCH_SUMMARY}
 Usage:
   leader-elect watch --backend etcd --election NAME [options]
   leader-elect watch --backend kubernetes --lease-name NAME [options]
+  leader-elect watch --backend postgres --connection-string URL --election NAME [options]
 
 Prints the current leader, then one line on stdout for every change of leader or fencing
 token ("no leader" when the lease is free), until SIGINT/SIGTERM (exit 0). It only observes:

@@ -1,6 +1,11 @@
 /** In-process etcd candidates for the integration tests, with an event log and cleanup. */
 
-import { type EtcdBackendOptions, type EtcdFence, etcdBackend } from '../../../src/etcd/index.js';
+import {
+  type EtcdBackendOptions,
+  type EtcdBackendTuning,
+  type EtcdFence,
+  etcdBackend,
+} from '../../../src/etcd/index.js';
 import {
   type LeaderElectError,
   LeaderElector,
@@ -28,7 +33,7 @@ export class Electors {
   readonly #all: Recorded[] = [];
 
   create(
-    backend: EtcdBackendOptions,
+    backend: EtcdBackendOptions & EtcdBackendTuning,
     identity: string,
     extra: Partial<LeaderElectorOptions<EtcdFence>> = {},
   ): Recorded {
