@@ -32,6 +32,14 @@ describe('observeLeader on etcd', () => {
       const b = electors.create({ endpoints, election }, 'b');
       void b.elector.run();
       await waitFor(() => seen.at(-1)?.identity === 'a', 'a observed', 5_000, 5);
+      // b is in line (its key exists) before a steps down: otherwise "nobody" between the two
+      // terms is a true observation, not a lost or invented one.
+      await waitFor(
+        async () => (await admin.getAll().prefix(`${election}/`).keys()).length === 2,
+        'b in line',
+        5_000,
+        5,
+      );
       await a.elector.stop();
       const bTerm = await b.elector.waitForLeadership({ signal: AbortSignal.timeout(5_000) });
       await waitFor(() => seen.at(-1)?.identity === 'b', 'b observed', 5_000, 5);
