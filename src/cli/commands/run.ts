@@ -21,6 +21,7 @@ import {
 import { backendFailure, openBackend } from '../open-backend.js';
 import { createReporter, tokenText } from '../reporter.js';
 import { StartupCheck } from '../startup-check.js';
+import { TermWatchdog } from '../term-watchdog.js';
 import { TIMING_FLAGS, timingsFromFlags } from '../timing-flags.js';
 import type { CliIo } from './io.js';
 import { SignalTrap } from './signal-trap.js';
@@ -119,8 +120,9 @@ term) in its environment; the etcd or PostgreSQL password variable (and
   (with --restart: releases and campaigns again).
 - SIGTERM/SIGINT/SIGHUP: CMD is stopped the same way, the lease released, exit 0.
   A second signal SIGKILLs CMD's group at once.
-- leader-elect killed (even SIGKILL): on Linux CMD is spawned through setpriv --pdeathsig
-  and a watchdog kills its group, so it never runs unsupervised.
+- leader-elect paused or killed (even SIGKILL): a watchdog process holds the term's
+  deadline and stops CMD's group by then, or at once when leader-elect dies; on Linux
+  setpriv --pdeathsig is a second line. CMD never outlives its term.
 Events go to stderr, one line each with its time (JSON lines with --json).
 On etcd the election is etcd's own recipe: \`etcdctl elect NAME\` and Go's
 concurrency.Election candidates take part in the same election.
@@ -207,7 +209,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   const setpriv = io.platform === 'linux' ? findSetpriv(io.env) : null;
   if (setpriv === null) {
     warn(
-      'setpriv (util-linux) not found: if leader-elect is killed with SIGKILL, the command keeps running; install util-linux',
+      'setpriv (util-linux) not found: the command is guarded by the watchdog process alone; if leader-elect and its watchdog are both killed with SIGKILL, the command keeps running; install util-linux for a second line of defence',
     );
   }
 
@@ -216,6 +218,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   const opened = await openBackend(config, warn);
   let elector: LeaderElector<unknown> | null = null;
   let health: HealthServer | null = null;
+  let closeSupervisor = async () => {};
   const signals = new SignalTrap(io);
   try {
     const prometheus =
@@ -240,7 +243,17 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
       reporter,
       onFinished: finish,
       ...(prometheus === null ? {} : { onRunning: prometheus.childRunning }),
+      startWatchdog: (watchdogOptions) => TermWatchdog.start(watchdogOptions),
     });
+    try {
+      await supervisor.prepare();
+    } catch (error) {
+      throw new CliError(
+        ExitCode.Failure,
+        `cannot start the watchdog process that guards the command (${error instanceof Error ? error.message : String(error)}); check that ${process.execPath} can run`,
+      );
+    }
+    closeSupervisor = () => supervisor.close();
 
     const options: LeaderElectorOptions<unknown> = {
       backend: opened.backend,
@@ -317,6 +330,8 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
           : `leader is ${leader.identity} (${tokenText(leader.token)})`,
       );
     });
+    // Each renewal moves the watchdog's deadline: the command outlives no deadline we have not seen.
+    elector.on('renewed', (term) => supervisor.renewed(term));
     elector.on('startedLeading', (term) =>
       reporter.event(
         'started-leading',
@@ -372,6 +387,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   } finally {
     signals.remove();
     await elector?.stop();
+    await closeSupervisor();
     await health?.close();
     await opened.backend.close();
   }
