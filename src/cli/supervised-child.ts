@@ -56,7 +56,7 @@ const GATE_SCRIPT = 'IFS= read -r go <&3 && [ "$go" = go ] || exit 125; exec "$@
 /** fd 3 of the gated child: the gate's pipe. */
 const GATE_FD = 3;
 
-const WATCHDOG_SCRIPT =
+const GROUP_KILLER_SCRIPT =
   'trap \'kill -s KILL -- -"$1" 2>/dev/null; kill "$s" 2>/dev/null; exit 0\' TERM\n' +
   'while :; do sleep 3600 & s=$!; wait "$s"; done';
 
@@ -116,14 +116,14 @@ export class SupervisedChild {
   /** Settles when the direct child has exited. */
   readonly exited: Promise<ChildExit>;
   readonly #child: ChildProcess;
-  readonly #watchdog: ChildProcess | null;
+  readonly #groupKiller: ChildProcess | null;
   #exit: ChildExit | null = null;
   #groupGone = false;
 
-  private constructor(child: ChildProcess, pid: number, watchdog: ChildProcess | null) {
+  private constructor(child: ChildProcess, pid: number, groupKiller: ChildProcess | null) {
     this.#child = child;
     this.pid = pid;
-    this.#watchdog = watchdog;
+    this.#groupKiller = groupKiller;
     liveGroups.add(pid);
     this.exited = new Promise<ChildExit>((resolve) => {
       child.once('exit', (code, signal) => {
@@ -162,8 +162,8 @@ export class SupervisedChild {
       // After a successful spawn only signalling can fail; the exit still arrives.
     });
     const pid = child.pid as number;
-    const watchdog = setpriv === null ? null : startWatchdog(setpriv, pid);
-    const supervised = new SupervisedChild(child, pid, watchdog);
+    const groupKiller = setpriv === null ? null : startGroupKiller(setpriv, pid);
+    const supervised = new SupervisedChild(child, pid, groupKiller);
     if (beforeRun !== undefined) {
       const gate = child.stdio[GATE_FD] as Writable;
       gate.on('error', () => {
@@ -246,10 +246,10 @@ export class SupervisedChild {
 
   #forget(): void {
     liveGroups.delete(this.pid);
-    const watchdog = this.#watchdog;
-    if (watchdog?.pid !== undefined && watchdog.exitCode === null) {
+    const groupKiller = this.#groupKiller;
+    if (groupKiller?.pid !== undefined && groupKiller.exitCode === null) {
       // Its own group: the shell and its sleep.
-      signalGroup(watchdog.pid, 'SIGKILL');
+      signalGroup(groupKiller.pid, 'SIGKILL');
     }
   }
 
@@ -259,9 +259,9 @@ export class SupervisedChild {
   }
 }
 
-function startWatchdog(setpriv: string, pgid: number): ChildProcess | null {
+function startGroupKiller(setpriv: string, pgid: number): ChildProcess | null {
   try {
-    const watchdog = spawn(
+    const groupKiller = spawn(
       setpriv,
       [
         '--pdeathsig',
@@ -269,17 +269,17 @@ function startWatchdog(setpriv: string, pgid: number): ChildProcess | null {
         '--',
         '/bin/sh',
         '-c',
-        WATCHDOG_SCRIPT,
-        'leader-elect-watchdog',
+        GROUP_KILLER_SCRIPT,
+        'leader-elect-group-killer',
         String(pgid),
       ],
       { detached: true, stdio: 'ignore' },
     );
-    watchdog.on('error', () => {
+    groupKiller.on('error', () => {
       // Best effort: the child's own pdeathsig still covers the direct child.
     });
-    watchdog.unref();
-    return watchdog;
+    groupKiller.unref();
+    return groupKiller;
   } catch {
     return null;
   }
