@@ -6,7 +6,7 @@ import {
   type Term,
 } from '../../index.js';
 import { BACKEND_FLAGS, resolveBackendConfig } from '../backend-config.js';
-import { CommandSupervisor, RestartRequest } from '../command-supervisor.js';
+import { CommandSupervisor } from '../command-supervisor.js';
 import { formatDuration } from '../duration.js';
 import { resolveExecutable } from '../executable.js';
 import { CliError, ExitCode, exitCodesHelp, usageError } from '../exit-codes.js';
@@ -20,6 +20,7 @@ import {
 } from '../health-server.js';
 import { backendFailure, openBackend } from '../open-backend.js';
 import { createReporter, tokenText } from '../reporter.js';
+import { RestartRequest, resignByRejecting } from '../resign-term.js';
 import { StartupCheck } from '../startup-check.js';
 import { TermWatchdog } from '../term-watchdog.js';
 import { TIMING_FLAGS, timingsFromFlags } from '../timing-flags.js';
@@ -244,6 +245,8 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
       onFinished: finish,
       ...(prometheus === null ? {} : { onRunning: prometheus.childRunning }),
       startWatchdog: (watchdogOptions) => TermWatchdog.start(watchdogOptions),
+      // The elector has no resign() yet: the one fallback, recognised below (see resign-term.ts).
+      resign: resignByRejecting,
     });
     try {
       await supervisor.prepare();
