@@ -17,7 +17,7 @@ import { formatDuration } from './duration.js';
 import { ExitCode } from './exit-codes.js';
 import type { Reporter } from './reporter.js';
 import { type ResignTerm, resignByRejecting } from './resign-term.js';
-import { type ChildExit, exitCodeOf, SupervisedChild } from './supervised-child.js';
+import { type ChildExit, exitCodeOf, exitText, SupervisedChild } from './supervised-child.js';
 import {
   type GuardState,
   monotonicDeadline,
@@ -25,6 +25,7 @@ import {
   type TermWatchdogOptions,
   type WatchdogFired,
 } from './term-watchdog.js';
+import { WatchdogKeeper } from './watchdog-keeper.js';
 
 export { RestartRequest } from './resign-term.js';
 
@@ -53,9 +54,6 @@ export interface CommandSupervisorOptions {
   readonly resign?: ResignTerm;
 }
 
-/** A watchdog that does not answer within this long is killed and replaced. */
-const WATCHDOG_REPLY_MS = 2_000;
-
 /** How a command-exited line tells what the watchdog did (it acts only when we are late). */
 const WATCHDOG_DID: Readonly<Record<GuardState, string>> = {
   armed: '',
@@ -78,16 +76,21 @@ export class CommandSupervisor {
   readonly #clock: Pick<Clock, 'now'>;
   #child: SupervisedChild | null = null;
   #restartToken: bigint | null = null;
-  #watchdog: TermWatchdog | null = null;
-  #watchdogStarting: Promise<TermWatchdog> | null = null;
-  /** One early replacement per death; after that the next term starts one (no spawn loop). */
-  #replaceEarly = true;
+  readonly #watchdogs: WatchdogKeeper | null;
   #guard: Guard | null = null;
-  #closed = false;
 
   constructor(options: CommandSupervisorOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
+    this.#watchdogs =
+      options.startWatchdog === undefined
+        ? null
+        : new WatchdogKeeper({
+            start: options.startWatchdog,
+            reporter: options.reporter,
+            onFired: (fired) => this.#onFired(fired),
+            guarding: (watchdog) => this.#guard?.watchdog === watchdog,
+          });
   }
 
   /** True while the command (or anything in its group) may be running. */
@@ -102,7 +105,7 @@ export class CommandSupervisor {
 
   /** The current watchdog's pid, if one runs (for tests and diagnostics). */
   get watchdogPid(): number | null {
-    return this.#watchdog?.alive === true ? this.#watchdog.pid : null;
+    return this.#watchdogs?.current?.pid ?? null;
   }
 
   /**
@@ -110,15 +113,12 @@ export class CommandSupervisor {
    * Rejects if it cannot be started.
    */
   async prepare(): Promise<void> {
-    if (this.#options.startWatchdog !== undefined) await this.#readyWatchdog();
+    await this.#watchdogs?.ready();
   }
 
   /** Ends the watchdog (after the last term; nothing is guarded any more). */
   async close(): Promise<void> {
-    this.#closed = true;
-    const starting = this.#watchdogStarting;
-    if (starting !== null) await starting.catch(() => undefined);
-    await this.#watchdog?.close();
+    await this.#watchdogs?.close();
   }
 
   /** The elector's `renewed`: the term's deadline moved; move the watchdog's with it. */
@@ -135,12 +135,11 @@ export class CommandSupervisor {
 
   /** The elector's `onStartedLeading`. */
   async lead(term: Term<unknown>): Promise<void> {
-    const { reporter, command, args } = this.#options;
     if (term.signal.aborted) return;
     let watchdog: TermWatchdog | null = null;
-    if (this.#options.startWatchdog !== undefined) {
+    if (this.#watchdogs !== null) {
       try {
-        watchdog = await this.#readyWatchdog();
+        watchdog = await this.#watchdogs.ready();
       } catch (error) {
         return failTerm(
           `cannot start the watchdog process (${messageOf(error)}): the command does not run unguarded; stepping down`,
@@ -148,6 +147,20 @@ export class CommandSupervisor {
       }
       if (term.signal.aborted) return;
     }
+    const child = await this.#start(term, watchdog);
+    if (child === null) return;
+    return this.#supervise(child, term, watchdog);
+  }
+
+  /**
+   * Starts the command for the term, behind the watchdog's guard if there is one. Null when it
+   * did not start (reported, or the term ended first); rejects when it must not run unguarded.
+   */
+  async #start(
+    term: Term<unknown>,
+    watchdog: TermWatchdog | null,
+  ): Promise<SupervisedChild | null> {
+    const { reporter, command, args } = this.#options;
     let child: SupervisedChild;
     try {
       child = await SupervisedChild.start({
@@ -165,7 +178,7 @@ export class CommandSupervisor {
       if (error instanceof NotGuarded) {
         await this.#unguard();
         // The term ended before the watchdog held its deadline: nothing ran, nothing to report.
-        if (error.termEnded) return;
+        if (error.termEnded) return null;
         return failTerm(`${error.message}: the command does not run unguarded; stepping down`);
       }
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
@@ -175,9 +188,9 @@ export class CommandSupervisor {
         `cannot start the command "${command}": ${code}; check the command after --`,
       );
       this.#options.onFinished(ExitCode.CommandNotStarted);
-      return;
+      return null;
     }
-    this.#replaceEarly = true;
+    this.#watchdogs?.guarded();
     this.#child = child;
     this.#options.onRunning?.(true);
     reporter.event(
@@ -185,7 +198,15 @@ export class CommandSupervisor {
       { pid: child.pid, token: term.token },
       `started the command (pid ${child.pid}, token ${term.token}): ${[command, ...args].join(' ')}`,
     );
+    return child;
+  }
 
+  /** Until the command is gone: the term ends, the watchdog dies, or the command exits. */
+  async #supervise(
+    child: SupervisedChild,
+    term: Term<unknown>,
+    watchdog: TermWatchdog | null,
+  ): Promise<void> {
     const ended = await Promise.race([
       child.exited.then(() => 'exited' as const),
       aborted(term.signal).then(() => 'term-ended' as const),
@@ -205,9 +226,15 @@ export class CommandSupervisor {
         `${died}: stopped the command and stepped down; a new watchdog guards the next term`,
       );
     }
+    return this.#exitedWhileLeading(child, term);
+  }
 
-    // The command exited while the term is on: by itself, or stopped by the watchdog while we
-    // were paused (then the term is over, or a renewal reached the watchdog too late).
+  /**
+   * The command exited while the term is on: by itself, or stopped by the watchdog while we were
+   * paused (then the term is over, or a renewal reached the watchdog too late).
+   */
+  async #exitedWhileLeading(child: SupervisedChild, term: Term<unknown>): Promise<void> {
+    const { reporter } = this.#options;
     const exit = child.exit as ChildExit;
     const fired = await this.#firedSignal();
     if (fired !== null) {
@@ -293,16 +320,13 @@ export class CommandSupervisor {
     this.#guard = { term, pgid, watchdog, fired: null };
     const deadline = monotonicDeadline(term.validUntil, this.#clock);
     const armed = watchdog.arm(pgid, deadline, this.#options.graceMs);
-    const outcome = await this.#answer(
-      Promise.race([
-        armed.then(
-          () => 'armed' as const,
-          (error: unknown) => error,
-        ),
-        aborted(term.signal).then(() => 'term-ended' as const),
-      ]),
-      'no answer' as const,
-    );
+    const outcome = await Promise.race([
+      armed.then(
+        () => 'armed' as const,
+        (error: unknown) => error,
+      ),
+      aborted(term.signal).then(() => 'term-ended' as const),
+    ]);
     if (outcome === 'term-ended' || !term.isValid()) {
       throw new NotGuarded('the term ended before the command could start', true);
     }
@@ -316,8 +340,7 @@ export class CommandSupervisor {
     const guard = this.#guard;
     if (guard === null) return 'unknown';
     this.#guard = null;
-    const state = await this.#answer(guard.watchdog.disarm(guard.pgid), 'unknown' as const);
-    return state;
+    return guard.watchdog.disarm(guard.pgid);
   }
 
   /**
@@ -327,60 +350,8 @@ export class CommandSupervisor {
   async #firedSignal(): Promise<WatchdogFired['signal'] | null> {
     const guard = this.#guard;
     if (guard === null) return null;
-    await this.#answer(
-      guard.watchdog.ping().catch(() => undefined),
-      undefined,
-    );
+    await guard.watchdog.ping();
     return guard.fired;
-  }
-
-  /**
-   * `reply`, or `fallback` if the watchdog does not answer in time. A watchdog that does not
-   * answer cannot be trusted to guard: it is killed (and replaced through its exit).
-   */
-  async #answer<T, F>(reply: Promise<T>, fallback: F): Promise<T | F> {
-    const watchdog = this.#watchdog;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), WATCHDOG_REPLY_MS);
-    });
-    const outcome = await Promise.race([reply, late]);
-    clearTimeout(timer);
-    if (outcome !== 'late') return outcome as T;
-    if (watchdog?.alive === true) {
-      this.#options.reporter.event(
-        'warning',
-        {
-          message: `the watchdog process ${watchdog.pid} did not answer within ${WATCHDOG_REPLY_MS} ms; replacing it`,
-        },
-        `warning: the watchdog process ${watchdog.pid} did not answer within ${WATCHDOG_REPLY_MS} ms; replacing it`,
-      );
-      try {
-        process.kill(watchdog.pid, 'SIGKILL');
-      } catch {
-        // Gone already.
-      }
-    }
-    return fallback;
-  }
-
-  /** The live watchdog, starting one if there is none. */
-  #readyWatchdog(): Promise<TermWatchdog> {
-    const start = this.#options.startWatchdog;
-    if (start === undefined) return Promise.reject(new Error('no watchdog configured'));
-    if (this.#watchdog?.alive === true) return Promise.resolve(this.#watchdog);
-    if (this.#watchdogStarting !== null) return this.#watchdogStarting;
-    const starting = start({ onFired: (fired) => this.#onFired(fired) }).then((watchdog) => {
-      this.#watchdog = watchdog;
-      void watchdog.exited.then((exit) => this.#onWatchdogExit(watchdog, exit));
-      return watchdog;
-    });
-    this.#watchdogStarting = starting;
-    const clear = () => {
-      if (this.#watchdogStarting === starting) this.#watchdogStarting = null;
-    };
-    starting.then(clear, clear);
-    return starting;
   }
 
   #onFired(fired: WatchdogFired): void {
@@ -392,28 +363,6 @@ export class CommandSupervisor {
       { pid: fired.pgid, ...(ours ? { token: guard.term.token } : {}), signal: fired.signal },
       `the watchdog sent ${fired.signal} to the command's process group (${fired.pgid}) at the term deadline: leader-elect was not in time`,
     );
-  }
-
-  #onWatchdogExit(watchdog: TermWatchdog, exit: ChildExit): void {
-    if (this.#watchdog !== watchdog) return;
-    this.#watchdog = null;
-    if (this.#closed) return;
-    if (this.#guard?.watchdog !== watchdog) {
-      // Nothing was guarded (a running command is stopped by lead(), which reports it).
-      this.#options.reporter.event(
-        'warning',
-        {
-          message: `the watchdog process ${watchdog.pid} died (${exitText(exit)}); starting a new one`,
-        },
-        `warning: the watchdog process ${watchdog.pid} died (${exitText(exit)}); starting a new one`,
-      );
-    }
-    if (this.#replaceEarly) {
-      this.#replaceEarly = false;
-      this.#readyWatchdog().catch(() => {
-        // The next term tries again, and steps down if it cannot.
-      });
-    }
   }
 }
 
@@ -444,8 +393,4 @@ function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) =>
     signal.addEventListener('abort', () => resolve(), { once: true }),
   );
-}
-
-export function exitText(exit: ChildExit): string {
-  return exit.signal === null ? `exit code ${exit.code}` : `killed by ${exit.signal}`;
 }

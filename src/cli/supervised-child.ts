@@ -303,6 +303,11 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** `exit code 3` or `killed by SIGTERM`, for messages. */
+export function exitText(exit: ChildExit): string {
+  return exit.signal === null ? `exit code ${exit.code}` : `killed by ${exit.signal}`;
+}
+
 /** The exit code a shell would report: the code, or 128 + the signal number. */
 export function exitCodeOf(exit: ChildExit): number {
   if (exit.code !== null) return exit.code;

@@ -12,7 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Clock } from '../index.js';
-import type { ChildExit } from './supervised-child.js';
+import { type ChildExit, exitText } from './supervised-child.js';
 
 /** What the watchdog has done to a group (see watchdog-main.ts). */
 export type GuardState = 'armed' | 'terminated' | 'killed' | 'unknown';
@@ -38,6 +38,14 @@ export const WATCHDOG_SCRIPT = fileURLToPath(new URL('./watchdog-main.js', impor
 const START_TIMEOUT_MS = 15_000;
 /** After EOF the watchdog exits at once; give up waiting after this. */
 const CLOSE_TIMEOUT_MS = 2_000;
+/**
+ * How long a disarm or a ping waits for its answer. Their answers only inform a report (what the
+ * watchdog did), and a request not answered yet is still handled when the watchdog runs again,
+ * so a slow watchdog must not hold up the supervisor's stop path.
+ */
+const REPORT_WAIT_MS = 500;
+/** A watchdog that does not take a guard within this long cannot be trusted: it is killed. */
+export const ARM_TIMEOUT_MS = 2_000;
 
 interface Pending {
   readonly resolve: (fields: readonly string[]) => void;
@@ -90,9 +98,7 @@ export class TermWatchdog {
     this.exited = new Promise<ChildExit>((resolve) => {
       child.once('exit', (code, signal) => {
         this.#exit = { code, signal };
-        const gone = new Error(
-          `the watchdog process ${this.pid} exited (${describeExit(this.#exit)})`,
-        );
+        const gone = new Error(`the watchdog process ${this.pid} exited (${exitText(this.#exit)})`);
         for (const pending of this.#pending.splice(0)) pending.reject(gone);
         resolve(this.#exit);
       });
@@ -133,7 +139,7 @@ export class TermWatchdog {
     throw new Error(
       outcome === 'timeout'
         ? `the watchdog process did not start within ${START_TIMEOUT_MS} ms`
-        : `the watchdog process exited at start-up (${describeExit(exit)})`,
+        : `the watchdog process exited at start-up (${exitText(exit)})`,
     );
   }
 
@@ -144,10 +150,24 @@ export class TermWatchdog {
 
   /**
    * Guards the group from now on: SIGTERM after `deadlineNs`, SIGKILL at `deadlineNs + graceMs`.
-   * Resolves once the watchdog holds the deadline; rejects if it is gone.
+   * Resolves once the watchdog holds the deadline; rejects if it is gone, refuses, or does not
+   * answer within ARM_TIMEOUT_MS (then it is killed: its exit tells its owner).
    */
   async arm(pgid: number, deadlineNs: bigint, graceMs: number): Promise<void> {
-    const [, , state] = await this.#request(`arm ${pgid} ${deadlineNs} ${nanosOf(graceMs)}`);
+    const reply = this.#request(`arm ${pgid} ${deadlineNs} ${nanosOf(graceMs)}`);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), ARM_TIMEOUT_MS);
+    });
+    const outcome = await Promise.race([reply, late]).finally(() => clearTimeout(timer));
+    if (outcome === 'late') {
+      reply.catch(() => {});
+      this.#child.kill('SIGKILL');
+      throw new Error(
+        `the watchdog process ${this.pid} did not answer within ${ARM_TIMEOUT_MS} ms`,
+      );
+    }
+    const state = outcome[2];
     if (state !== 'armed') throw new Error(`the watchdog answered "${state}" to arm ${pgid}`);
   }
 
@@ -161,19 +181,22 @@ export class TermWatchdog {
     this.#request(`stopping ${pgid}`).catch(() => {});
   }
 
-  /** The group is gone: forget it. Resolves with what the watchdog had done to it. */
+  /**
+   * The group is gone: forget it. Resolves with what the watchdog had done to it, `unknown` if it
+   * is gone or does not answer within REPORT_WAIT_MS.
+   */
   async disarm(pgid: number): Promise<GuardState> {
-    try {
-      const [, , state] = await this.#request(`disarm ${pgid}`);
-      return state === 'armed' || state === 'terminated' || state === 'killed' ? state : 'unknown';
-    } catch {
-      return 'unknown';
-    }
+    const reply = await within(this.#request(`disarm ${pgid}`), REPORT_WAIT_MS);
+    const state = reply?.[2];
+    return state === 'armed' || state === 'terminated' || state === 'killed' ? state : 'unknown';
   }
 
-  /** A round trip: every request sent before it has been handled when it resolves. */
-  async ping(): Promise<void> {
-    await this.#request('ping');
+  /**
+   * A round trip: true once every request and notification before it has been handled and read;
+   * false if the watchdog is gone or does not answer within REPORT_WAIT_MS.
+   */
+  async ping(): Promise<boolean> {
+    return (await within(this.#request('ping'), REPORT_WAIT_MS)) !== null;
   }
 
   /**
@@ -236,6 +259,15 @@ export class TermWatchdog {
   }
 }
 
-function describeExit(exit: ChildExit): string {
-  return exit.signal === null ? `exit code ${exit.code}` : `killed by ${exit.signal}`;
+/** The promise's value, or null if it rejects or takes longer than `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  try {
+    return await Promise.race([promise.catch(() => null), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -170,6 +170,25 @@ describe('CommandSupervisor with a term watchdog', () => {
     expect(order.indexOf('command-exited')).toBeLessThan(order.indexOf('stopped-leading'));
   });
 
+  test('a watchdog that does not take the guard (stopped): killed, the term handed back, the next term runs under a new one', async () => {
+    const { supervisor, elector, nth, events } = setup(LOOP);
+    await supervisor.prepare();
+    const stuck = supervisor.watchdogPid as number;
+    process.kill(stuck, 'SIGSTOP');
+    void elector.run();
+    const error = await nth(named('elector-error'));
+    expect(String(error.fields.message)).toMatch(
+      new RegExp(`watchdog process ${stuck} did not answer .*: the command does not run unguarded`),
+    );
+    expect((await nth(named('stopped-leading'))).fields).toMatchObject({ reason: 'work-failed' });
+    const started = await nth(named('command-started'));
+    expect(supervisor.watchdogPid).not.toBe(stuck);
+    // Nothing ran before the guard held: the first command-started came after the step-down.
+    const order = events.map((e) => e.event);
+    expect(order.indexOf('stopped-leading')).toBeLessThan(order.indexOf('command-started'));
+    expect(started.fields.token as bigint).toBeGreaterThan(0n);
+  });
+
   test('no watchdog can be started: the command does not run, and the term is handed back with an error', async () => {
     const { elector, nth, events } = setup(LOOP, {
       supervisor: { startWatchdog: () => Promise.reject(new Error('no node binary')) },

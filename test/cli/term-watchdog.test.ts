@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
 import { SupervisedChild } from '../../src/cli/supervised-child.js';
 import {
+  ARM_TIMEOUT_MS,
   monotonicDeadline,
   nanosOf,
   TermWatchdog,
@@ -222,6 +223,24 @@ describe('the watchdog process', () => {
     await expect(wd.arm(1, 1n, 0)).rejects.toThrow(/bad process group/);
     expect(await wd.disarm(424242)).toBe('unknown');
     expect(await wd.disarm(child.pid)).toBe('armed');
+  });
+
+  test('a stopped watchdog: arm rejects after its timeout and kills it; disarm does not wait long', async () => {
+    const { watchdog: wd } = await watchdog();
+    const { watchdog: other } = await watchdog();
+    const { child } = await guarded(other, 'sleep 600', (now) => now + 600_000n * MS, 0);
+    process.kill(other.pid, 'SIGSTOP');
+    // Only a report waits on disarm: `unknown`, and the request is handled once it runs again.
+    expect(await other.disarm(child.pid)).toBe('unknown');
+    process.kill(other.pid, 'SIGCONT');
+    await other.ping();
+    expect(await other.disarm(child.pid)).toBe('unknown'); // the first disarm went through
+    process.kill(wd.pid, 'SIGSTOP');
+    await expect(wd.arm(child.pid, process.hrtime.bigint(), 0)).rejects.toThrow(
+      new RegExp(`did not answer within ${ARM_TIMEOUT_MS} ms`),
+    );
+    expect(await wd.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(running(child.pid)).toBe(true); // it never guarded it: nothing to kill
   });
 
   test('SIGTERM, SIGINT and SIGHUP do not end it; SIGKILL does, and `exited` says so', async () => {
