@@ -16,9 +16,11 @@ import {
   createPrometheus,
   type HealthServer,
   loadPrometheus,
+  type PrometheusModules,
+  type PrometheusSetup,
   startHealthServer,
 } from '../health-server.js';
-import { backendFailure, openBackend } from '../open-backend.js';
+import { backendFailure, type OpenedBackend, openBackend } from '../open-backend.js';
 import { createReporter, tokenText } from '../reporter.js';
 import { RestartRequest, resignByRejecting } from '../resign-term.js';
 import { StartupCheck } from '../startup-check.js';
@@ -214,49 +216,58 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
     );
   }
 
-  // Local checks first: a missing prom-client fails before we connect.
-  const prometheusModules = healthPort === undefined ? null : await loadPrometheus();
-  const opened = await openBackend(config, warn);
+  const childEnv = { ...io.env };
+  if (config.kind === 'etcd' && config.passwordEnv !== null) delete childEnv[config.passwordEnv];
+  if (config.kind === 'postgres') for (const name of config.secretEnv) delete childEnv[name];
   let elector: LeaderElector<unknown> | null = null;
+  let prometheus: PrometheusSetup | null = null;
+  let exitCode: number | null = null;
+  const finish = (code: number) => {
+    exitCode ??= code;
+    void elector?.stop();
+  };
+  const supervisor = new CommandSupervisor({
+    command,
+    args,
+    env: childEnv,
+    setpriv,
+    graceMs: grace.graceMs,
+    restart: flags.boolean('restart') === true,
+    reporter,
+    onFinished: finish,
+    onRunning: (running) => prometheus?.childRunning(running),
+    startWatchdog: (watchdogOptions) => TermWatchdog.start(watchdogOptions),
+    // The elector has no resign() yet: the one fallback, recognised below (see resign-term.ts).
+    resign: resignByRejecting,
+  });
+  // The watchdog (a node process) starts while the backend module loads; campaigning waits for
+  // it below, so that leadership never pays its start-up.
+  const watchdogReady = supervisor.prepare();
+  watchdogReady.catch(() => {}); // awaited below
+
+  let opened: OpenedBackend;
+  let prometheusModules: PrometheusModules | null;
+  try {
+    // Local checks first: a missing prom-client fails before we connect.
+    prometheusModules = healthPort === undefined ? null : await loadPrometheus();
+    opened = await openBackend(config, warn);
+  } catch (error) {
+    await supervisor.close();
+    throw error;
+  }
   let health: HealthServer | null = null;
-  let closeSupervisor = async () => {};
   const signals = new SignalTrap(io);
   try {
-    const prometheus =
-      prometheusModules === null ? null : createPrometheus(prometheusModules, opened.name);
-
-    const childEnv = { ...io.env };
-    if (config.kind === 'etcd' && config.passwordEnv !== null) delete childEnv[config.passwordEnv];
-    if (config.kind === 'postgres') for (const name of config.secretEnv) delete childEnv[name];
-
-    let exitCode: number | null = null;
-    const finish = (code: number) => {
-      exitCode ??= code;
-      void elector?.stop();
-    };
-    const supervisor = new CommandSupervisor({
-      command,
-      args,
-      env: childEnv,
-      setpriv,
-      graceMs: grace.graceMs,
-      restart: flags.boolean('restart') === true,
-      reporter,
-      onFinished: finish,
-      ...(prometheus === null ? {} : { onRunning: prometheus.childRunning }),
-      startWatchdog: (watchdogOptions) => TermWatchdog.start(watchdogOptions),
-      // The elector has no resign() yet: the one fallback, recognised below (see resign-term.ts).
-      resign: resignByRejecting,
-    });
     try {
-      await supervisor.prepare();
+      await watchdogReady;
     } catch (error) {
       throw new CliError(
         ExitCode.Failure,
         `cannot start the watchdog process that guards the command (${error instanceof Error ? error.message : String(error)}); check that ${process.execPath} can run`,
       );
     }
-    closeSupervisor = () => supervisor.close();
+    prometheus =
+      prometheusModules === null ? null : createPrometheus(prometheusModules, opened.name);
 
     const options: LeaderElectorOptions<unknown> = {
       backend: opened.backend,
@@ -390,7 +401,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   } finally {
     signals.remove();
     await elector?.stop();
-    await closeSupervisor();
+    await supervisor.close();
     await health?.close();
     await opened.backend.close();
   }
