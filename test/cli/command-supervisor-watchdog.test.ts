@@ -1,5 +1,8 @@
 // CommandSupervisor with a real term watchdog process, on the memory backend: what the
 // supervisor does when the watchdog acts, dies, or cannot be started.
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
@@ -37,7 +40,11 @@ afterEach(async () => {
 /** A supervisor with a real watchdog, leading on a memory elector; events recorded in order. */
 function setup(
   script: string,
-  options: { wireRenewals?: boolean; supervisor?: Partial<CommandSupervisorOptions> } = {},
+  options: {
+    wireRenewals?: boolean;
+    supervisor?: Partial<CommandSupervisorOptions>;
+    stopGracePeriod?: number;
+  } = {},
 ) {
   const events: Recorded[] = [];
   const waiters: Array<() => void> = [];
@@ -64,7 +71,7 @@ function setup(
     backend: new MemoryStore().lease('jobs'),
     identity: 'node-1',
     ...TIMINGS,
-    stopGracePeriod: 3_000,
+    stopGracePeriod: options.stopGracePeriod ?? 3_000,
     onStartedLeading: (term) => supervisor.lead(term),
   });
   if (options.wireRenewals !== false) elector.on('renewed', (term) => supervisor.renewed(term));
@@ -125,6 +132,33 @@ describe('CommandSupervisor with a term watchdog', () => {
     expect(supervisor.watchdogPid).toBe(watchdogPid);
     await supervisor.close();
     expect(supervisor.watchdogPid).toBeNull();
+  });
+
+  // After `stopping` the watchdog keeps only its SIGKILL at deadline + grace, never before ours at
+  // stop + grace: a stop may outlast the renew deadline without the watchdog stepping in.
+  test('a graceful stop longer than the renew deadline is not cut short by the watchdog', async () => {
+    const ready = join(mkdtempSync(join(tmpdir(), 'leader-elect-slow-')), 'ready');
+    const slowExit = `trap "sleep 3.5; exit 0" TERM; touch ${ready}; while :; do sleep 0.05; done`;
+    const { supervisor, elector, events, nth } = setup(slowExit, {
+      supervisor: { graceMs: 8_000 },
+      stopGracePeriod: 10_000,
+    });
+    await supervisor.prepare();
+    void elector.run();
+    await nth(named('command-started'));
+    while (!existsSync(ready)) await new Promise((resolve) => setTimeout(resolve, 20));
+    const stopAt = performance.now();
+    await elector.stop();
+    // The command took longer than a renew deadline to exit; the watchdog never stepped in.
+    expect(performance.now() - stopAt).toBeGreaterThan(TIMINGS.renewDeadline);
+    expect(events.map((e) => e.event)).toEqual([
+      'command-started',
+      'command-stopping',
+      'command-signal',
+      'command-exited',
+      'stopped-leading',
+    ]);
+    expect(events[3]?.fields).toMatchObject({ by: 'SIGTERM', code: 0 });
   });
 
   test('renewals that never reach the watchdog: it stops the command at the term deadline, and the supervisor steps down', async () => {
