@@ -2,19 +2,27 @@
  * The command that runs while we lead, in its own process group (its own session), so that
  * signals reach everything it started.
  *
+ * With `beforeRun` the command is started behind a gate: the process (and so its process group)
+ * exists first, as a tiny `/bin/sh` that waits on a pipe, and execs the command only once
+ * `beforeRun(pgid)` has resolved. `leader-elect run` arms the term watchdog there, so the command
+ * never runs unguarded. If `beforeRun` rejects, or we die meanwhile, the command never runs.
+ *
  * If `leader-elect` itself dies, even by SIGKILL, nothing of the group may keep running
- * unsupervised. On Linux two things see to it, both through util-linux's `setpriv`:
+ * unsupervised. The term watchdog (term-watchdog.ts) sees EOF and SIGKILLs the group. On Linux
+ * util-linux's `setpriv` adds two more lines, which hold even if the term watchdog is gone too:
  * - the child is spawned as `setpriv --pdeathsig KILL -- CMD ARGS`, so the kernel kills it when
  *   its parent dies;
- * - a watchdog (`setpriv --pdeathsig TERM -- sh -c …`) gets SIGTERM when we die and SIGKILLs the
- *   child's whole group, so grandchildren (`sh -c 'a; b'`) die too.
- * Without setpriv the child is spawned directly and only an exit hook kills the group: that covers
- * every exit of ours except SIGKILL (the caller prints a warning).
+ * - a group killer (`setpriv --pdeathsig TERM -- sh -c …`) gets SIGTERM when we die and SIGKILLs
+ *   the child's whole group, so grandchildren (`sh -c 'a; b'`) die too.
+ * Without either, only an exit hook kills the group: that covers every exit of ours except
+ * SIGKILL.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import type { Writable } from 'node:stream';
+import { resolveExecutable } from './executable.js';
 
 export interface ChildExit {
   readonly code: number | null;
@@ -27,6 +35,12 @@ export interface SpawnChildOptions {
   readonly env: NodeJS.ProcessEnv;
   /** Path of util-linux's setpriv, or `null` to spawn directly. */
   readonly setpriv: string | null;
+  /**
+   * Called with the new process group's id before the command runs; the command starts only
+   * once it resolves. If it rejects the group is killed, the command never runs, and `start`
+   * rejects with its error.
+   */
+  readonly beforeRun?: (pgid: number) => Promise<void>;
 }
 
 /** How often the group is polled while we wait for it to empty. */
@@ -34,7 +48,15 @@ const GROUP_POLL_MS = 20;
 /** After SIGKILL, how long to wait for the exit to be reported before giving up. */
 const KILL_REPORT_MS = 2_000;
 
-const WATCHDOG_SCRIPT =
+/**
+ * The gate: waits for `go` on fd 3, then becomes the command (same pid, so same group). EOF or
+ * anything else ends it with 125 before the command ran.
+ */
+const GATE_SCRIPT = 'IFS= read -r go <&3 && [ "$go" = go ] || exit 125; exec "$@" 3<&-';
+/** fd 3 of the gated child: the gate's pipe. */
+const GATE_FD = 3;
+
+const GROUP_KILLER_SCRIPT =
   'trap \'kill -s KILL -- -"$1" 2>/dev/null; kill "$s" 2>/dev/null; exit 0\' TERM\n' +
   'while :; do sleep 3600 & s=$!; wait "$s"; done';
 
@@ -94,14 +116,14 @@ export class SupervisedChild {
   /** Settles when the direct child has exited. */
   readonly exited: Promise<ChildExit>;
   readonly #child: ChildProcess;
-  readonly #watchdog: ChildProcess | null;
+  readonly #groupKiller: ChildProcess | null;
   #exit: ChildExit | null = null;
   #groupGone = false;
 
-  private constructor(child: ChildProcess, pid: number, watchdog: ChildProcess | null) {
+  private constructor(child: ChildProcess, pid: number, groupKiller: ChildProcess | null) {
     this.#child = child;
     this.pid = pid;
-    this.#watchdog = watchdog;
+    this.#groupKiller = groupKiller;
     liveGroups.add(pid);
     this.exited = new Promise<ChildExit>((resolve) => {
       child.once('exit', (code, signal) => {
@@ -117,23 +139,48 @@ export class SupervisedChild {
    */
   static async start(options: SpawnChildOptions): Promise<SupervisedChild> {
     installExitHook();
-    const { command, args, env, setpriv } = options;
-    const [file, argv] =
-      setpriv === null
-        ? [command, [...args]]
-        : [setpriv, ['--pdeathsig', 'KILL', '--', command, ...args]];
-    const child = spawn(file, argv, {
+    const { command, args, env, setpriv, beforeRun } = options;
+    if (beforeRun !== undefined) {
+      // Behind the gate, a command that cannot be run would show as the shell's exit code 127:
+      // check first, so that it fails as an unstarted spawn does (ENOENT, EACCES).
+      const found = resolveExecutable(command, env);
+      if ('problem' in found) throw spawnError(command, found.problem);
+    }
+    const target = beforeRun === undefined ? [command, ...args] : gated(command, args);
+    const [file, ...argv] =
+      setpriv === null ? target : [setpriv, '--pdeathsig', 'KILL', '--', ...target];
+    const child = spawn(file as string, argv, {
       env,
       detached: true, // setsid(): its own session and process group
-      stdio: ['inherit', 'inherit', 'inherit'],
+      stdio:
+        beforeRun === undefined
+          ? ['inherit', 'inherit', 'inherit']
+          : ['inherit', 'inherit', 'inherit', 'pipe'],
     });
     await once(child, 'spawn'); // rejects with the spawn error (ENOENT, EACCES...)
     child.on('error', () => {
       // After a successful spawn only signalling can fail; the exit still arrives.
     });
     const pid = child.pid as number;
-    const watchdog = setpriv === null ? null : startWatchdog(setpriv, pid);
-    return new SupervisedChild(child, pid, watchdog);
+    const groupKiller = setpriv === null ? null : startGroupKiller(setpriv, pid);
+    const supervised = new SupervisedChild(child, pid, groupKiller);
+    if (beforeRun !== undefined) {
+      const gate = child.stdio[GATE_FD] as Writable;
+      gate.on('error', () => {
+        // The gate died (killed before it read): its exit is reported.
+      });
+      try {
+        await beforeRun(pid);
+      } catch (error) {
+        gate.destroy();
+        supervised.kill();
+        await supervised.exited;
+        await supervised.terminate(0);
+        throw error;
+      }
+      gate.end('go\n');
+    }
+    return supervised;
   }
 
   /** The exit, once the child has exited. */
@@ -199,10 +246,10 @@ export class SupervisedChild {
 
   #forget(): void {
     liveGroups.delete(this.pid);
-    const watchdog = this.#watchdog;
-    if (watchdog?.pid !== undefined && watchdog.exitCode === null) {
+    const groupKiller = this.#groupKiller;
+    if (groupKiller?.pid !== undefined && groupKiller.exitCode === null) {
       // Its own group: the shell and its sleep.
-      signalGroup(watchdog.pid, 'SIGKILL');
+      signalGroup(groupKiller.pid, 'SIGKILL');
     }
   }
 
@@ -212,9 +259,9 @@ export class SupervisedChild {
   }
 }
 
-function startWatchdog(setpriv: string, pgid: number): ChildProcess | null {
+function startGroupKiller(setpriv: string, pgid: number): ChildProcess | null {
   try {
-    const watchdog = spawn(
+    const groupKiller = spawn(
       setpriv,
       [
         '--pdeathsig',
@@ -222,24 +269,43 @@ function startWatchdog(setpriv: string, pgid: number): ChildProcess | null {
         '--',
         '/bin/sh',
         '-c',
-        WATCHDOG_SCRIPT,
-        'leader-elect-watchdog',
+        GROUP_KILLER_SCRIPT,
+        'leader-elect-group-killer',
         String(pgid),
       ],
       { detached: true, stdio: 'ignore' },
     );
-    watchdog.on('error', () => {
+    groupKiller.on('error', () => {
       // Best effort: the child's own pdeathsig still covers the direct child.
     });
-    watchdog.unref();
-    return watchdog;
+    groupKiller.unref();
+    return groupKiller;
   } catch {
     return null;
   }
 }
 
+/** `sh -c GATE_SCRIPT` with the command as its positional parameters. */
+function gated(command: string, args: readonly string[]): string[] {
+  return ['/bin/sh', '-c', GATE_SCRIPT, command, command, ...args];
+}
+
+/** The error a failed spawn would have given, for a command found unrunnable beforehand. */
+function spawnError(command: string, problem: string): NodeJS.ErrnoException {
+  const code = problem.includes('not found') ? 'ENOENT' : 'EACCES';
+  return Object.assign(new Error(`spawn ${command} ${code}: ${problem}`), {
+    code,
+    path: command,
+  });
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `exit code 3` or `killed by SIGTERM`, for messages. */
+export function exitText(exit: ChildExit): string {
+  return exit.signal === null ? `exit code ${exit.code}` : `killed by ${exit.signal}`;
 }
 
 /** The exit code a shell would report: the code, or 128 + the signal number. */

@@ -1,4 +1,5 @@
 // `leader-elect run` on the shared three-member etcd cluster: real processes, real failures.
+import { writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, inject, test } from 'vitest';
 import {
   expectExclusive,
@@ -116,14 +117,17 @@ describe.skipIf(endpoints === undefined)('leader-elect run on etcd', () => {
   test('the child exiting by itself releases the lease and sets the exit code', async () => {
     const election = uniq('exitcode');
     const log = tempLog();
+    // a's job exits once b follows (not on a timer b's start-up could miss on a loaded machine).
+    const exitNow = `${log}.exit`;
     const a = start(runArgs(endpoints, election, 'a', log), {
       ...process.env,
-      JOB_EXIT_AFTER_MS: '2500',
+      JOB_EXIT_WHEN: exitNow,
       JOB_EXIT_CODE: '5',
     });
     await a.waitForEvent(isStarted);
     const b = start(runArgs(endpoints, election, 'b', log));
     await b.waitForEvent((e) => e.event === 'leader' && e.identity === 'a');
+    writeFileSync(exitNow, '');
     expect(await a.exited).toEqual({ code: 5, signal: null });
     const exited = a.events().find((e) => e.event === 'command-exited');
     expect(exited).toMatchObject({ code: 5, by: 'itself' });

@@ -124,8 +124,11 @@ const supervisorModule = fileURLToPath(
   new URL('../../dist/cli/supervised-child.js', import.meta.url),
 );
 
-/** A node process that supervises `sh -c script` and prints the child's pid. */
-async function supervisor(setpriv: string | null, exitAfterMs?: number) {
+/**
+ * A node process that supervises `sh -c script` and prints the child's pid. With `exitOnRequest`
+ * it exits normally once a line arrives on its stdin (an event, not a timer the test could miss).
+ */
+async function supervisor(setpriv: string | null, exitOnRequest = false) {
   const code = `
     const { SupervisedChild } = await import(${JSON.stringify(supervisorModule)});
     const child = await SupervisedChild.start({
@@ -135,10 +138,10 @@ async function supervisor(setpriv: string | null, exitAfterMs?: number) {
       setpriv: ${JSON.stringify(setpriv)},
     });
     console.log(child.pid);
-    ${exitAfterMs === undefined ? 'setInterval(() => {}, 1000);' : `setTimeout(() => process.exit(0), ${exitAfterMs});`}
+    ${exitOnRequest ? "process.stdin.once('data', () => process.exit(0));" : 'setInterval(() => {}, 1000);'}
   `;
   const proc: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', code], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: [exitOnRequest ? 'pipe' : 'ignore', 'pipe', 'inherit'],
   });
   const pid = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -163,8 +166,9 @@ describe('nothing of the group outlives leader-elect', () => {
   );
 
   test('without setpriv, an ordinary exit still kills the group (exit hook)', async () => {
-    const { pgid } = await supervisor(null, 300);
+    const { proc, pgid } = await supervisor(null, true);
     expect(groupMembers(pgid).length).toBeGreaterThan(0);
+    proc.stdin?.end('exit\n');
     expect(await until(() => groupMembers(pgid).length === 0)).toBe(true);
   });
 });

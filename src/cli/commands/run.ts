@@ -6,7 +6,7 @@ import {
   type Term,
 } from '../../index.js';
 import { BACKEND_FLAGS, resolveBackendConfig } from '../backend-config.js';
-import { CommandSupervisor, RestartRequest } from '../command-supervisor.js';
+import { CommandSupervisor } from '../command-supervisor.js';
 import { formatDuration } from '../duration.js';
 import { resolveExecutable } from '../executable.js';
 import { CliError, ExitCode, exitCodesHelp, usageError } from '../exit-codes.js';
@@ -16,11 +16,15 @@ import {
   createPrometheus,
   type HealthServer,
   loadPrometheus,
+  type PrometheusModules,
+  type PrometheusSetup,
   startHealthServer,
 } from '../health-server.js';
-import { backendFailure, openBackend } from '../open-backend.js';
+import { backendFailure, type OpenedBackend, openBackend } from '../open-backend.js';
 import { createReporter, tokenText } from '../reporter.js';
+import { RestartRequest, resignByRejecting } from '../resign-term.js';
 import { StartupCheck } from '../startup-check.js';
+import { TermWatchdog } from '../term-watchdog.js';
 import { TIMING_FLAGS, timingsFromFlags } from '../timing-flags.js';
 import type { CliIo } from './io.js';
 import { SignalTrap } from './signal-trap.js';
@@ -119,8 +123,9 @@ term) in its environment; the etcd or PostgreSQL password variable (and
   (with --restart: releases and campaigns again).
 - SIGTERM/SIGINT/SIGHUP: CMD is stopped the same way, the lease released, exit 0.
   A second signal SIGKILLs CMD's group at once.
-- leader-elect killed (even SIGKILL): on Linux CMD is spawned through setpriv --pdeathsig
-  and a watchdog kills its group, so it never runs unsupervised.
+- leader-elect paused or killed (even SIGKILL): a watchdog process holds the term's
+  deadline and stops CMD's group by then, or at once when leader-elect dies; on Linux
+  setpriv --pdeathsig is a second line. CMD never outlives its term.
 Events go to stderr, one line each with its time (JSON lines with --json).
 On etcd the election is etcd's own recipe: \`etcdctl elect NAME\` and Go's
 concurrency.Election candidates take part in the same election.
@@ -207,40 +212,62 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   const setpriv = io.platform === 'linux' ? findSetpriv(io.env) : null;
   if (setpriv === null) {
     warn(
-      'setpriv (util-linux) not found: if leader-elect is killed with SIGKILL, the command keeps running; install util-linux',
+      'setpriv (util-linux) not found: the command is guarded by the watchdog process alone; if leader-elect and its watchdog are both killed with SIGKILL, the command keeps running; install util-linux for a second line of defence',
     );
   }
 
-  // Local checks first: a missing prom-client fails before we connect.
-  const prometheusModules = healthPort === undefined ? null : await loadPrometheus();
-  const opened = await openBackend(config, warn);
+  const childEnv = { ...io.env };
+  if (config.kind === 'etcd' && config.passwordEnv !== null) delete childEnv[config.passwordEnv];
+  if (config.kind === 'postgres') for (const name of config.secretEnv) delete childEnv[name];
   let elector: LeaderElector<unknown> | null = null;
+  let prometheus: PrometheusSetup | null = null;
+  let exitCode: number | null = null;
+  const finish = (code: number) => {
+    exitCode ??= code;
+    void elector?.stop();
+  };
+  const supervisor = new CommandSupervisor({
+    command,
+    args,
+    env: childEnv,
+    setpriv,
+    graceMs: grace.graceMs,
+    restart: flags.boolean('restart') === true,
+    reporter,
+    onFinished: finish,
+    onRunning: (running) => prometheus?.childRunning(running),
+    startWatchdog: (watchdogOptions) => TermWatchdog.start(watchdogOptions),
+    // The elector has no resign() yet: the one fallback, recognised below (see resign-term.ts).
+    resign: resignByRejecting,
+  });
+  // The watchdog (a node process) starts while the backend module loads; campaigning waits for
+  // it below, so that leadership never pays its start-up.
+  const watchdogReady = supervisor.prepare();
+  watchdogReady.catch(() => {}); // awaited below
+
+  let opened: OpenedBackend;
+  let prometheusModules: PrometheusModules | null;
+  try {
+    // Local checks first: a missing prom-client fails before we connect.
+    prometheusModules = healthPort === undefined ? null : await loadPrometheus();
+    opened = await openBackend(config, warn);
+  } catch (error) {
+    await supervisor.close();
+    throw error;
+  }
   let health: HealthServer | null = null;
   const signals = new SignalTrap(io);
   try {
-    const prometheus =
+    try {
+      await watchdogReady;
+    } catch (error) {
+      throw new CliError(
+        ExitCode.Failure,
+        `cannot start the watchdog process that guards the command (${error instanceof Error ? error.message : String(error)}); check that ${process.execPath} can run`,
+      );
+    }
+    prometheus =
       prometheusModules === null ? null : createPrometheus(prometheusModules, opened.name);
-
-    const childEnv = { ...io.env };
-    if (config.kind === 'etcd' && config.passwordEnv !== null) delete childEnv[config.passwordEnv];
-    if (config.kind === 'postgres') for (const name of config.secretEnv) delete childEnv[name];
-
-    let exitCode: number | null = null;
-    const finish = (code: number) => {
-      exitCode ??= code;
-      void elector?.stop();
-    };
-    const supervisor = new CommandSupervisor({
-      command,
-      args,
-      env: childEnv,
-      setpriv,
-      graceMs: grace.graceMs,
-      restart: flags.boolean('restart') === true,
-      reporter,
-      onFinished: finish,
-      ...(prometheus === null ? {} : { onRunning: prometheus.childRunning }),
-    });
 
     const options: LeaderElectorOptions<unknown> = {
       backend: opened.backend,
@@ -317,6 +344,8 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
           : `leader is ${leader.identity} (${tokenText(leader.token)})`,
       );
     });
+    // Each renewal moves the watchdog's deadline: the command outlives no deadline we have not seen.
+    elector.on('renewed', (term) => supervisor.renewed(term));
     elector.on('startedLeading', (term) =>
       reporter.event(
         'started-leading',
@@ -372,6 +401,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   } finally {
     signals.remove();
     await elector?.stop();
+    await supervisor.close();
     await health?.close();
     await opened.backend.close();
   }
