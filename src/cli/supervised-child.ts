@@ -56,8 +56,15 @@ const GATE_SCRIPT = 'IFS= read -r go <&3 && [ "$go" = go ] || exit 125; exec "$@
 /** fd 3 of the gated child: the gate's pipe. */
 const GATE_FD = 3;
 
+/**
+ * The group killer: SIGKILLs group `$1` on SIGTERM (its pdeathsig). A supervisor that died
+ * before setpriv set the pdeathsig sends none: then the shell's parent is no longer `$2` (the
+ * supervisor's pid) when it starts, and it kills the group at once (such shells were found
+ * orphaned, guarding an empty group, after supervisors were SIGKILLed right after a spawn).
+ */
 const GROUP_KILLER_SCRIPT =
   'trap \'kill -s KILL -- -"$1" 2>/dev/null; kill "$s" 2>/dev/null; exit 0\' TERM\n' +
+  '[ "$PPID" = "$2" ] || { kill -s KILL -- -"$1" 2>/dev/null; exit 0; }\n' +
   'while :; do sleep 3600 & s=$!; wait "$s"; done';
 
 /** Groups of running children, killed by the exit hook if we exit while they run. */
@@ -272,6 +279,7 @@ function startGroupKiller(setpriv: string, pgid: number): ChildProcess | null {
         GROUP_KILLER_SCRIPT,
         'leader-elect-group-killer',
         String(pgid),
+        String(process.pid),
       ],
       { detached: true, stdio: 'ignore' },
     );
