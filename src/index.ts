@@ -63,6 +63,7 @@ export {
   type Timings,
 } from './elector/options.js';
 export { Term } from './elector/term.js';
+export type { TransferResult } from './elector/term-handover.js';
 export {
   ErrorCode,
   hasErrorCode,

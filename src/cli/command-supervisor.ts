@@ -16,7 +16,6 @@ import { type Clock, ErrorCode, LeaderElectError, systemClock, type Term } from 
 import { formatDuration } from './duration.js';
 import { ExitCode } from './exit-codes.js';
 import type { Reporter } from './reporter.js';
-import { type ResignTerm, resignByRejecting } from './resign-term.js';
 import { type ChildExit, exitCodeOf, exitText, SupervisedChild } from './supervised-child.js';
 import {
   type GuardState,
@@ -26,8 +25,6 @@ import {
   type WatchdogFired,
 } from './term-watchdog.js';
 import { WatchdogKeeper } from './watchdog-keeper.js';
-
-export { RestartRequest } from './resign-term.js';
 
 export interface CommandSupervisorOptions {
   readonly command: string;
@@ -50,8 +47,12 @@ export interface CommandSupervisorOptions {
   readonly startWatchdog?: (options: TermWatchdogOptions) => Promise<TermWatchdog>;
   /** The elector's clock, to convert term deadlines for the watchdog. @default systemClock */
   readonly clock?: Pick<Clock, 'now'>;
-  /** How a term is handed back under `--restart`. @default resignByRejecting */
-  readonly resign?: ResignTerm;
+  /**
+   * Under `restart`: hands the term back to the election (the elector's `resign({ term })`:
+   * release now, campaign again after a retry period). `lead()` returns right after calling it,
+   * so that the resignation, which waits for the work, finds it done. Required with `restart`.
+   */
+  readonly resign?: (term: Term<unknown>) => void;
 }
 
 /** How a command-exited line tells what the watchdog did (it acts only when we are late). */
@@ -80,6 +81,11 @@ export class CommandSupervisor {
   #guard: Guard | null = null;
 
   constructor(options: CommandSupervisorOptions) {
+    if (options.restart && options.resign === undefined) {
+      throw new TypeError(
+        'CommandSupervisor: restart needs resign (the elector that hands the term back)',
+      );
+    }
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#watchdogs =
@@ -261,7 +267,8 @@ export class CommandSupervisor {
         { token: term.token },
         '--restart: releasing the lease and campaigning again',
       );
-      return (this.#options.resign ?? resignByRejecting)(term);
+      this.#options.resign?.(term);
+      return;
     }
     this.#options.onFinished(exitCodeOf(exit));
   }

@@ -14,15 +14,15 @@
  * ```
  */
 import type { LocalRenewRequest } from '../backend/lease-backend.js';
-import type { TimerHandle } from '../clock.js';
+import type { CampaignHold } from './campaign-hold.js';
 import type { ElectorPhase } from './events.js';
 import type { Term } from './term.js';
 
 /** A term this elector holds and renews. */
 export interface HeldTerm<Fence> {
   readonly term: Term<Fence>;
-  /** A transfer of this term is under way (its work is winding down, or the hand-over runs). */
-  transferring: boolean;
+  /** A transfer or resignation of this term is under way (its work winds down, or the hand-over runs). */
+  handingOver: boolean;
   /** `onStartedLeading`'s promise; it settles (never rejects) when the work is over. */
   readonly work: Promise<void>;
   /** Clock reading of the last successful renewal (or of the acquisition). */
@@ -31,28 +31,11 @@ export interface HeldTerm<Fence> {
   localRequest: LocalRenewRequest | null;
 }
 
-/**
- * After a loss a follower does not campaign until the old term's work is over (at most
- * `stopGracePeriod`) and, after a failed work, one `retryPeriod` has passed (so another
- * candidate can take the released lease first).
- */
-export interface CampaignHold {
-  /** The ended term's work. */
-  readonly work: Promise<void>;
-  workDone: boolean;
-  /** The pause after a failed work (0: none). */
-  readonly pauseMs: number;
-  pauseDone: boolean;
-  pauseTimer: TimerHandle | null;
-  /** After a transfer: false until the backend reported its outcome (we must not campaign). */
-  transferDone: boolean;
-}
-
 export interface Following {
   readonly kind: 'following';
   /** Clock reading when this campaign began (the time-to-acquire metric). */
   readonly since: number;
-  /** Set while campaigning waits after a loss. */
+  /** Set while campaigning waits after a term ended (see CampaignHold). */
   hold: CampaignHold | null;
   /** Back-to-back immediate retries (bounded, then the jittered poll). */
   immediateRetries: number;

@@ -14,8 +14,15 @@ export interface LeaderInfo {
  * - `renew-deadline`: no renewal succeeded before the term's deadline (includes process pauses).
  * - `work-failed`: `onStartedLeading` threw or rejected; we stepped down so another candidate can lead.
  * - `transferred`: `transfer()` handed the lease to a named successor.
+ * - `resigned`: `resign()` gave the term back to the election (the lease was released).
  */
-export type StopReason = 'stopped' | 'lost' | 'renew-deadline' | 'work-failed' | 'transferred';
+export type StopReason =
+  | 'stopped'
+  | 'lost'
+  | 'renew-deadline'
+  | 'work-failed'
+  | 'transferred'
+  | 'resigned';
 
 export type ElectorPhase = 'idle' | 'follower' | 'leader' | 'stopping' | 'stopped';
 

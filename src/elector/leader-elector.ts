@@ -1,5 +1,4 @@
 import { EventEmitter } from 'eventemitter3';
-import { scopedSignal } from '../abort.js';
 import type {
   LeaseBackend,
   LeaseHeld,
@@ -15,6 +14,7 @@ import { MetricsRecorder } from '../observability/metrics.js';
 import { RefreshableTimer } from '../refreshable-timer.js';
 import { AttemptSchedule } from './attempt-schedule.js';
 import { BackendCalls, type Mode } from './backend-calls.js';
+import { CampaignHold } from './campaign-hold.js';
 import {
   callDeadline,
   isHealthy,
@@ -39,8 +39,9 @@ import {
 } from './elector-state.js';
 import type { ElectorEvents, ElectorPhase, LeaderInfo, Readiness, StopReason } from './events.js';
 import { type LeaderElectorOptions, type Timings, validateElectorOptions } from './options.js';
-import { PriorityWatch } from './priority-watch.js';
+import { advertisePriority, type PriorityWatch } from './priority-watch.js';
 import { Term } from './term.js';
+import { TermHandover, type TransferResult } from './term-handover.js';
 import { waitForLeadership } from './wait-for-leadership.js';
 import { WorkWaits } from './work-waits.js';
 
@@ -93,6 +94,8 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   readonly #termTimer: RefreshableTimer;
   readonly #calls: BackendCalls<Fence>;
   readonly #workWaits: WorkWaits;
+  /** transfer(), resign() and transfer requests. */
+  readonly #handover: TermHandover<Fence>;
   #watch: WatchHandle | null = null;
   #watchUp = false;
   #lastLeader: LeaderInfo | undefined;
@@ -137,6 +140,21 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       timings: this.timings,
       reporter: this.#report,
       onSlowPath: this.#metrics.slowPath,
+    });
+    this.#handover = new TermHandover({
+      identity,
+      name: this.name,
+      timings: this.timings,
+      clock: this.#clock,
+      backend: this.#backend,
+      honourTransferRequests: options.honourTransferRequests !== false,
+      state: () => this.#state,
+      windDown: (held, why, then) => this.#windDownWork(held, why, then),
+      endTerm: (reason) => this.#endTerm(reason),
+      release: (token) => this.#release(token),
+      observeLeader: (leader) => this.#observeLeader(leader),
+      transferDone: () => this.#transferDone(),
+      reportError: (error) => this.#report.error(error),
     });
   }
 
@@ -274,158 +292,47 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   async transfer(
     identity: string,
     options: { readonly signal?: AbortSignal } = {},
-  ): Promise<{ readonly successor: string; readonly token: bigint | null }> {
-    if (typeof identity !== 'string' || identity.trim() === '' || identity === this.identity) {
-      throw new LeaderElectError(
-        ErrorCode.InvalidIdentity,
-        identity === this.identity
-          ? `cannot transfer the term of "${this.name}" to ourselves (${identity})`
-          : `transfer needs the successor's identity, got ${JSON.stringify(identity)}`,
-      );
-    }
-    const state = this.#state;
-    if (state.kind === 'stopping' || state.kind === 'stopped') {
-      throw new LeaderElectError(ErrorCode.Stopped, `elector "${this.name}" is stopping`);
-    }
-    if (state.kind === 'leading' && state.held.transferring) {
-      throw new LeaderElectError(
-        ErrorCode.TransferInProgress,
-        `a transfer of term ${state.held.term.token} of "${this.name}" is already running`,
-      );
-    }
-    const held = state.kind === 'leading' && state.held.term.isValid() ? state.held : null;
-    if (held === null) {
-      throw new LeaderElectError(
-        ErrorCode.NotLeader,
-        `"${this.name}" is not leading: nothing to transfer`,
-      );
-    }
-    const backend = this.#backend;
-    if (backend.transfer === undefined) {
-      throw new LeaderElectError(
-        ErrorCode.TransferRefused,
-        `${backend.description} cannot transfer leadership`,
-      );
-    }
-    const { term } = held;
-    const request = {
-      token: term.token,
-      successor: identity,
-      identity: this.identity,
-      clock: this.#clock,
-    };
-    held.transferring = true;
-    try {
-      if (backend.prepareTransfer !== undefined) {
-        const scope = scopedSignal(undefined, {
-          ms: this.timings.renewDeadline,
-          clock: this.#clock,
-          reason: () =>
-            new LeaderElectError(
-              ErrorCode.BackendTimeout,
-              `preparing the transfer to "${identity}" timed out`,
-            ),
-        });
-        try {
-          await backend.prepareTransfer({ ...request, signal: scope.signal });
-        } finally {
-          scope.dispose();
-        }
-      }
-    } catch (error) {
-      held.transferring = false;
-      throw toLeaderElectError(
-        error,
-        ErrorCode.TransferRefused,
-        `transfer to "${identity}" refused`,
-      );
-    }
-    term.abort(
-      new LeaderElectError(
-        ErrorCode.NotLeader,
-        `term ${term.token} ended: transferring to ${identity}`,
-      ),
-    );
-    // Renewals go on while the work winds down: nobody else starts meanwhile.
-    if (!(await this.#workWaits.wait(held.work))) {
-      this.#report.error(this.#graceExceeded(`handing over to ${identity} anyway`));
-    }
-    if (heldTermOf(this.#state) !== held || !isTermValid(term.validUntil, this.#clock.now())) {
-      if (heldTermOf(this.#state) === held) this.#endTerm('renew-deadline');
-      throw new LeaderElectError(
-        ErrorCode.NotLeader,
-        `term ${term.token} of "${this.name}" ended before it could be handed over`,
-      );
-    }
-    // No renewal and no campaign of ours from here on, until the backend reports the outcome.
-    this.#endTerm('transferred');
-    try {
-      const outcome = await backend.transfer({
-        ...request,
-        confirmWithinMs: this.timings.renewDeadline,
-        signal: options.signal ?? new AbortController().signal,
-      });
-      this.#observeLeader({ identity, token: outcome.successorToken });
-      return { successor: identity, token: outcome.successorToken };
-    } catch (error) {
-      throw toLeaderElectError(error, ErrorCode.TransferFailed, `transfer to "${identity}" failed`);
-    } finally {
-      this.#transferDone();
-    }
+  ): Promise<TransferResult> {
+    return this.#handover.transfer(identity, options.signal);
   }
 
   /**
-   * With `priority`: advertise ourselves, and while leading look for a live candidate of higher
-   * priority (see PriorityWatch) to hand over to.
+   * Gives the term back to the election now, for someone else to lead. The work is aborted and
+   * awaited exactly as on `stop()` (bounded by `stopGracePeriod`, renewing meanwhile); then the
+   * term ends (`onStoppedLeading` with reason `resigned`), the lease is released (whatever
+   * `releaseOnCancel` says), and this elector campaigns again after `retryPeriod`, so that a
+   * waiting follower takes the lease first (a one-shot elector stops instead).
+   *
+   * Resolves `true` once the term ended by this call; `false`, changing nothing, when there is
+   * no term to resign: not leading, `term` given and not the current one, a transfer or
+   * resignation already under way, or the term ended otherwise while its work wound down.
    */
+  resign(options: { readonly term?: Term<Fence> } = {}): Promise<boolean> {
+    return this.#handover.resign(options.term);
+  }
+
+  /** With `priority`: advertise ourselves, and while leading look out for a higher priority. */
   #advertise(): void {
     const { priority } = this.#options;
-    const backend = this.#backend;
     if (priority === undefined) return;
-    try {
-      this.#advertised = backend.advertise?.({ identity: this.identity, priority }) ?? null;
-    } catch (error) {
-      this.#report.error(
-        toLeaderElectError(error, ErrorCode.BackendError, 'advertising our priority failed'),
-      );
-    }
-    const candidates = backend.candidates;
-    if (candidates === undefined) return;
-    this.#priorityWatch = new PriorityWatch({
+    const started = advertisePriority({
+      backend: this.#backend,
       clock: this.#clock,
-      self: this.identity,
+      identity: this.identity,
       priority,
       windowMs: this.#options.priorityWindow ?? this.timings.leaseDuration,
-      checkMs: this.timings.retryPeriod,
-      requestTimeoutMs: this.timings.renewDeadline,
-      candidates: (request) => candidates.call(backend, request),
+      timings: this.timings,
       handOver: (identity) => this.transfer(identity),
       onError: (error) => this.#report.error(error),
     });
-  }
-
-  /** An operator asked us, the holder, to hand over (`leader-elect transfer`). */
-  #onTransferRequest(to: string): void {
-    const state = this.#state;
-    if (state.kind !== 'leading' || state.held.transferring) return;
-    if (this.#options.honourTransferRequests === false) return;
-    this.transfer(to).catch((error: unknown) => {
-      this.#report.error(
-        toLeaderElectError(
-          error,
-          ErrorCode.TransferFailed,
-          `the transfer of "${this.name}" to "${to}" an operator asked for failed`,
-        ),
-      );
-    });
+    this.#advertised = started.advertised;
+    this.#priorityWatch = started.watch;
   }
 
   /** The backend reported the outcome of our transfer: campaign again (as any follower). */
   #transferDone(): void {
     const state = this.#state;
-    if (state.kind !== 'following' || state.hold === null) return;
-    state.hold.transferDone = true;
-    this.#resumeIfReady();
+    if (state.kind === 'following') state.hold?.transferDone();
   }
 
   /**
@@ -474,16 +381,24 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
 
   /** stop() of a leader: abort the term, await the work (renewing meanwhile), end, release. */
   async #windDown(held: HeldTerm<Fence>): Promise<void> {
-    const { term } = held;
-    term.abort(new LeaderElectError(ErrorCode.NotLeader, `term ${term.token} ended: stopped`));
-    // Keep renewing during the grace so that nobody else starts while our work winds down.
-    const finished = await this.#workWaits.wait(held.work);
-    if (!finished) this.#report.error(this.#graceExceeded('releasing anyway'));
+    const stillValid = await this.#windDownWork(held, 'stopped', 'releasing anyway');
     if (heldTermOf(this.#state) !== held) return; // lost meanwhile: nothing to release
-    const stillValid = isTermValid(term.validUntil, this.#clock.now());
     this.#endTerm('stopped');
     await this.#calls.abort(this.#stoppingError());
-    if (this.#options.releaseOnCancel !== false && stillValid) await this.#release(term.token);
+    if (this.#options.releaseOnCancel !== false && stillValid) await this.#release(held.term.token);
+  }
+
+  /**
+   * Aborts the held term's work and waits for it (up to stopGracePeriod), renewing meanwhile so
+   * that nobody else starts while it winds down. Whether the term is still held and valid after.
+   */
+  async #windDownWork(held: HeldTerm<Fence>, why: string, then: string): Promise<boolean> {
+    const { term } = held;
+    term.abort(new LeaderElectError(ErrorCode.NotLeader, `term ${term.token} ended: ${why}`));
+    if (!(await this.#workWaits.wait(held.work))) {
+      this.#report.error(this.#graceExceeded(then));
+    }
+    return heldTermOf(this.#state) === held && isTermValid(term.validUntil, this.#clock.now());
   }
 
   // ---------------------------------------------------------------- attempts
@@ -685,7 +600,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     });
     const held: HeldTerm<Fence> = {
       term,
-      transferring: false,
+      handingOver: false,
       lastRenewAt: now,
       localRequest: null,
       work: started.then(
@@ -742,8 +657,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       state.held = null;
     } else {
       this.#follow({
-        pauseMs: reason === 'work-failed' ? this.timings.retryPeriod : 0,
-        work: held.work,
+        pauseMs: reason === 'work-failed' || reason === 'resigned' ? this.timings.retryPeriod : 0,
         transferring: reason === 'transferred',
       });
     }
@@ -759,34 +673,35 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   }
 
   /**
-   * Becomes a follower: at once on `run()` (`after` null), or after a loss, holding the campaign
-   * until the ended term's work is over and a pause (after a failed work) has passed.
+   * Becomes a follower: at once on `run()` (`after` null), or after a term ended, holding the
+   * campaign (see CampaignHold) until it may campaign again.
    */
   #follow(
     after: {
       readonly pauseMs: number;
-      readonly work: Promise<void>;
       readonly transferring: boolean;
     } | null,
   ): void {
     const since = this.#clock.now();
-    const hold =
-      after === null
-        ? null
-        : {
-            work: after.work,
-            workDone: false,
-            pauseMs: after.pauseMs,
-            pauseDone: after.pauseMs === 0,
-            pauseTimer: null,
-            transferDone: !after.transferring,
-          };
+    let hold: CampaignHold | null = null;
+    if (after !== null) {
+      hold = new CampaignHold(
+        this.#clock,
+        { pauseMs: after.pauseMs, awaitingTransfer: after.transferring },
+        () => {
+          const state = this.#state;
+          if (state.kind !== 'following' || state.hold !== hold) return;
+          state.hold = null;
+          this.#attempt();
+        },
+      );
+    }
     this.#setState({ kind: 'following', since, hold, immediateRetries: 0 });
   }
 
   /**
-   * After a loss: wait for the old work (bounded by stopGracePeriod) and the hold's pause, then
-   * campaign again; a one-shot elector stops instead.
+   * After a term ended: campaign again once the hold is lifted (the old work over, bounded by
+   * stopGracePeriod; the pause; a transfer's outcome); a one-shot elector stops instead.
    */
   #recampaign(work: Promise<void>): void {
     const state = this.#state;
@@ -795,36 +710,13 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
       this.#stopPromise ??= this.#stop(work);
       return;
     }
-    const hold = state.hold;
-    if (!hold.pauseDone) {
-      hold.pauseTimer = this.#clock.setTimer(() => {
-        hold.pauseTimer = null;
-        hold.pauseDone = true;
-        this.#resumeIfReady();
-      }, hold.pauseMs);
-    }
-    void this.#workWaits.wait(work).then(() => {
-      hold.workDone = true;
-      this.#resumeIfReady();
-    });
+    state.hold.awaitWork(work, this.#workWaits);
   }
 
-  /** Lifts a follower's hold once its conditions are met, and campaigns. */
-  #resumeIfReady(): void {
-    const state = this.#state;
-    if (state.kind !== 'following' || state.hold === null) return;
-    const { hold } = state;
-    if (!hold.workDone || !hold.pauseDone || !hold.transferDone) return;
-    state.hold = null;
-    this.#attempt();
-  }
-
-  /** Leaving the following state: its hold's pause timer must not outlive it. */
+  /** Leaving the following state: its hold (and the hold's pause timer) must not outlive it. */
   #leaveFollowing(): void {
     const state = this.#state;
-    if (state.kind !== 'following' || state.hold === null) return;
-    if (state.hold.pauseTimer !== null) this.#clock.clearTimer(state.hold.pauseTimer);
-    state.hold.pauseTimer = null;
+    if (state.kind === 'following') state.hold?.cancel();
   }
 
   #expireTermIfDue(): boolean {
@@ -877,7 +769,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
         this.#attempt();
         return;
       case 'transfer-requested':
-        this.#onTransferRequest(event.to);
+        this.#handover.onRequest(event.to);
         return;
       case 'observed': {
         const { observation } = event;

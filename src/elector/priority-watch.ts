@@ -5,11 +5,12 @@
  * over. It runs only while we lead, and only with a backend that can list candidates.
  */
 import { scopedSignal } from '../abort.js';
-import type { CandidateInfo } from '../backend/lease-backend.js';
+import type { CandidateInfo, LeaseBackend, WatchHandle } from '../backend/lease-backend.js';
 import type { Clock } from '../clock.js';
 import { ErrorCode, LeaderElectError, toLeaderElectError } from '../errors.js';
 import { RefreshableTimer } from '../refreshable-timer.js';
 import { prioritySuccessor, type SeenCandidate, trackCandidates } from './decisions.js';
+import type { Timings } from './options.js';
 
 export interface PriorityWatchOptions {
   readonly clock: Clock;
@@ -97,4 +98,44 @@ export class PriorityWatch {
       if (this.#running) this.#timer.arm(this.#o.checkMs);
     }
   }
+}
+
+/**
+ * Advertises a candidate with its priority for as long as the returned handle is open and, when
+ * the backend can list candidates, makes the lookout the elector starts on every term (checks
+ * every `retryPeriod`, each bounded by `renewDeadline`).
+ */
+export function advertisePriority(options: {
+  readonly backend: LeaseBackend<unknown>;
+  readonly clock: Clock;
+  readonly identity: string;
+  readonly priority: number;
+  readonly windowMs: number;
+  readonly timings: Timings;
+  readonly handOver: (identity: string) => Promise<unknown>;
+  readonly onError: (error: LeaderElectError) => void;
+}): { readonly advertised: WatchHandle | null; readonly watch: PriorityWatch | null } {
+  const { backend, identity, priority } = options;
+  let advertised: WatchHandle | null = null;
+  try {
+    advertised = backend.advertise?.({ identity, priority }) ?? null;
+  } catch (error) {
+    options.onError(
+      toLeaderElectError(error, ErrorCode.BackendError, 'advertising our priority failed'),
+    );
+  }
+  const { candidates } = backend;
+  if (candidates === undefined) return { advertised, watch: null };
+  const watch = new PriorityWatch({
+    clock: options.clock,
+    self: identity,
+    priority,
+    windowMs: options.windowMs,
+    checkMs: options.timings.retryPeriod,
+    requestTimeoutMs: options.timings.renewDeadline,
+    candidates: (request) => candidates.call(backend, request),
+    handOver: options.handOver,
+    onError: options.onError,
+  });
+  return { advertised, watch };
 }

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { CommandSupervisor, RestartRequest } from '../../src/cli/command-supervisor.js';
+import { CommandSupervisor } from '../../src/cli/command-supervisor.js';
 import type { Reporter } from '../../src/cli/reporter.js';
 import { LeaderElector, MemoryStore } from '../../src/index.js';
 import { sleep } from './support.js';
@@ -18,7 +18,14 @@ function recorder() {
   return { events, reporter };
 }
 
-function supervised(script: string, options: { restart?: boolean; graceMs?: number } = {}) {
+function supervised(
+  script: string,
+  options: {
+    restart?: boolean;
+    graceMs?: number;
+    resign?: (term: import('../../src/index.js').Term<unknown>) => void;
+  } = {},
+) {
   const { events, reporter } = recorder();
   const finished: number[] = [];
   const running: boolean[] = [];
@@ -32,6 +39,7 @@ function supervised(script: string, options: { restart?: boolean; graceMs?: numb
     reporter,
     onFinished: (code) => finished.push(code),
     onRunning: (value) => running.push(value),
+    ...(options.resign === undefined ? {} : { resign: options.resign }),
   });
   return { supervisor, events, finished, running };
 }
@@ -120,38 +128,38 @@ describe('CommandSupervisor: the command runs exactly while the term is valid', 
     });
     await elector.stop();
 
-    const restarting = supervised('exit 0', { restart: true });
-    const term = await new Promise<import('../../src/index.js').Term>((resolve) => {
-      const e = new LeaderElector({ backend: new MemoryStore().lease('x'), ...TIMINGS });
-      e.on('startedLeading', (t) => {
-        resolve(t);
-        void e.stop();
-      });
-      void e.run();
+    // With --restart the term goes back to the election through the elector's resign(): released
+    // at once, stopped-leading "resigned", no error event, and a new term (a new token) later.
+    let elector2: LeaderElector<unknown> | null = null;
+    const restarting = supervised('exit 0', {
+      restart: true,
+      resign: (term) => void elector2?.resign({ term }),
     });
-    // lead() on a term that already ended returns at once; on a live term it throws RestartRequest.
-    await expect(restarting.supervisor.lead(term)).resolves.toBeUndefined();
     const store2 = new MemoryStore();
     const errors: unknown[] = [];
-    const elector2 = new LeaderElector({
+    const reasons: string[] = [];
+    elector2 = new LeaderElector<unknown>({
       backend: store2.lease('jobs'),
       ...TIMINGS,
       onStartedLeading: (t) => restarting.supervisor.lead(t),
     });
-    elector2.on('error', (error) => errors.push(error.cause));
+    elector2.on('error', (error) => errors.push(error));
+    elector2.on('stoppedLeading', (_term, reason) => reasons.push(reason));
     void elector2.run();
-    const until = performance.now() + 3_000;
+    const until = performance.now() + 5_000;
     while (restarting.events.filter((e) => e.event === 'restart').length < 2) {
       if (performance.now() > until) throw new Error('no restart');
       await sleep(20);
     }
     await elector2.stop();
     expect(restarting.finished).toEqual([]);
-    expect(errors[0]).toBeInstanceOf(RestartRequest);
+    expect(errors).toEqual([]);
+    expect(reasons.slice(0, 2)).toEqual(['resigned', 'resigned']);
     const tokens = restarting.events
       .filter((e) => e.event === 'command-started')
       .map((e) => e.fields.token as bigint);
     expect(tokens.slice(0, 2)).toEqual([0n, 1n]);
+    expect(() => supervised('exit 0', { restart: true })).toThrow(/restart needs resign/);
   });
 
   test('a command that cannot be spawned ends with exit code 4', async () => {

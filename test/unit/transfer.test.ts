@@ -1,5 +1,5 @@
-// transfer() on the fake clock, over the memory store (a record store: one compare-and-swap
-// names the successor; the successor confirms with an acquisition of its own).
+// transfer() and resign() on the fake clock, over the memory store (a record store: one
+// compare-and-swap names the successor; the successor confirms with an acquisition of its own).
 import { noop } from 'cockatiel';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
@@ -161,5 +161,84 @@ describe('transfer to a named successor', () => {
     expect(hasErrorCode(error, ErrorCode.TransferRefused)).toBe(true);
     expect(a.isLeader()).toBe(true);
     expect(log).toEqual(['a started 0 at 0']);
+  });
+});
+
+describe('resign: the term back to the election', () => {
+  test('the work is aborted and awaited (still leading), then released: a follower leads at once, we campaign after retryPeriod', async () => {
+    const { store, a, b, c } = await threeCandidates();
+    const resigned = a.resign();
+    await clock.advance(499);
+    // Winding down: still our term (aborted, so no longer valid for the work), nobody else.
+    expect(a.phase).toBe('leader');
+    expect(a.isLeader()).toBe(false);
+    expect(b.isLeader() || c.isLeader()).toBe(false);
+    await clock.advance(1);
+    expect(await resigned).toBe(true);
+    await clock.advance(0);
+    const started = log.filter((line) => line.includes('started'));
+    expect(log.slice(0, 4)).toEqual([
+      'a started 0 at 0',
+      'a aborted 0',
+      'a work done 0 at 600',
+      'a stopped 0 resigned',
+    ]);
+    // Released, and taken by a waiting follower without a lease's wait, with a higher token.
+    expect(started).toHaveLength(2);
+    expect(started[1]).toMatch(/^[bc] started 1 at 600$/);
+    expect(a.phase).toBe('follower');
+    expect(store.inspect('e')?.data).toMatchObject({ leaseTransitions: 1 });
+    // Over two leases, only that follower leads: we stay a candidate without taking it back.
+    await clock.advance(T.leaseDuration * 2);
+    expect(log.filter((line) => line.includes('started'))).toEqual(started);
+  });
+
+  test('alone, or with releaseOnCancel: false: released anyway, and we lead again with a new token after retryPeriod', async () => {
+    clock = new FakeClock();
+    const store = new MemoryStore();
+    const a = make(store.lease('e'), 'a', { releaseOnCancel: false });
+    void a.run();
+    await clock.advance(0);
+    const resigned = a.resign();
+    await clock.advance(500);
+    expect(await resigned).toBe(true);
+    expect(store.inspect('e')?.data).toMatchObject({ holderIdentity: '' });
+    await clock.advance(T.retryPeriod - 1);
+    expect(a.isLeader()).toBe(false);
+    await clock.advance(1);
+    expect(a.isLeader()).toBe(true);
+    expect(a.currentTerm()?.token).toBe(1n);
+  });
+
+  test('nothing to resign: a follower, a stale term, a second call, a transfer under way; transfer during a resignation is refused', async () => {
+    const { a, b } = await threeCandidates();
+    const term = a.currentTerm();
+    expect(await b.resign()).toBe(false);
+    const first = a.resign(term === null ? {} : { term });
+    expect(await a.resign()).toBe(false);
+    const transfer = await a.transfer('b').then(
+      () => null,
+      (error: unknown) => (error as { code?: string }).code,
+    );
+    expect(transfer).toBe(ErrorCode.TransferInProgress);
+    await clock.advance(500);
+    expect(await first).toBe(true);
+    await clock.advance(T.leaseDuration * 2);
+    // The old term object is no longer current: nothing happens to whoever leads now.
+    expect(await a.resign(term === null ? {} : { term })).toBe(false);
+    expect(log.filter((line) => line.includes('stopped'))).toEqual(['a stopped 0 resigned']);
+  });
+
+  test('a one-shot elector stops after resigning', async () => {
+    clock = new FakeClock();
+    const a = make(new MemoryStore().lease('e'), 'a', { oneShot: true });
+    const run = a.run();
+    await clock.advance(0);
+    const resigned = a.resign();
+    await clock.advance(500);
+    expect(await resigned).toBe(true);
+    await clock.advance(0);
+    await run;
+    expect(a.phase).toBe('stopped');
   });
 });

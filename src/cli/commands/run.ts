@@ -22,7 +22,6 @@ import {
 } from '../health-server.js';
 import { backendFailure, type OpenedBackend, openBackend } from '../open-backend.js';
 import { createReporter, tokenText } from '../reporter.js';
-import { RestartRequest, resignByRejecting } from '../resign-term.js';
 import { StartupCheck } from '../startup-check.js';
 import { TermWatchdog } from '../term-watchdog.js';
 import { TIMING_FLAGS, timingsFromFlags } from '../timing-flags.js';
@@ -237,8 +236,8 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
     onFinished: finish,
     onRunning: (running) => prometheus?.childRunning(running),
     startWatchdog: (watchdogOptions) => TermWatchdog.start(watchdogOptions),
-    // The elector has no resign() yet: the one fallback, recognised below (see resign-term.ts).
-    resign: resignByRejecting,
+    // The elector exists once the backend is open; a term can only exist after that.
+    resign: (term) => void elector?.resign({ term }),
   });
   // The watchdog (a node process) starts while the backend module loads; campaigning waits for
   // it below, so that leadership never pays its start-up.
@@ -354,7 +353,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
       ),
     );
     elector.on('stoppedLeading', (term, reason) => {
-      const restart = reason === 'work-failed' && supervisor.restarted(term.token);
+      const restart = reason === 'resigned' && supervisor.restarted(term.token);
       reporter.event(
         'stopped-leading',
         { identity: self, token: term.token, reason: restart ? 'restart' : reason },
@@ -362,7 +361,6 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
       );
     });
     elector.on('error', (error) => {
-      if (error.cause instanceof RestartRequest) return; // reported by the supervisor
       if (startup.error(error)) return; // reported as the one line of a failed start
       reporter.event(
         'error',
