@@ -5,6 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { CommandSupervisor } from '../../src/cli/command-supervisor.js';
 import type { Reporter } from '../../src/cli/reporter.js';
 import { LeaderElector, MemoryStore } from '../../src/index.js';
+import { waitFor } from '../support/wait.js';
 import { sleep } from './support.js';
 
 const SETPRIV = existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : null;
@@ -49,7 +50,8 @@ describe('CommandSupervisor: the command runs exactly while the term is valid', 
     const dir = mkdtempSync(join(tmpdir(), 'leader-elect-supervisor-'));
     const out = join(dir, 'env');
     const { supervisor, events, running } = supervised(
-      `echo "$LEADER_ELECT_IDENTITY $LEADER_ELECT_TOKEN" > ${out}; trap 'sleep 0.2; echo done >> ${out}; exit 0' TERM; while :; do sleep 0.05; done`,
+      // The line is written once the TERM handler is installed: the test waits for it.
+      `trap 'sleep 0.2; echo done >> ${out}; exit 0' TERM; echo "$LEADER_ELECT_IDENTITY $LEADER_ELECT_TOKEN" > ${out}; while :; do sleep 0.05; done`,
     );
     const store = new MemoryStore();
     const elector = new LeaderElector({
@@ -61,7 +63,12 @@ describe('CommandSupervisor: the command runs exactly while the term is valid', 
     });
     void elector.run();
     await elector.waitForLeadership();
-    await sleep(300);
+    await waitFor(
+      () => running.length > 0 && existsSync(out) && readFileSync(out, 'utf8').endsWith('\n'),
+      'the command started and wrote its env line',
+      10_000,
+      10,
+    );
     expect(readFileSync(out, 'utf8')).toBe('node-1 0\n');
     expect(supervisor.running).toBe(true);
     await elector.stop();
@@ -80,9 +87,11 @@ describe('CommandSupervisor: the command runs exactly while the term is valid', 
   });
 
   test('a lost term stops the command; SIGKILL after the grace if it ignores SIGTERM', async () => {
-    const { supervisor, events } = supervised(`trap '' TERM; while :; do sleep 0.05; done`, {
-      graceMs: 200,
-    });
+    const ready = join(mkdtempSync(join(tmpdir(), 'leader-elect-supervisor-')), 'ready');
+    const { supervisor, events } = supervised(
+      `trap '' TERM; touch ${ready}; while :; do sleep 0.05; done`,
+      { graceMs: 200 },
+    );
     const store = new MemoryStore();
     const elector = new LeaderElector({
       backend: store.lease('jobs'),
@@ -92,7 +101,8 @@ describe('CommandSupervisor: the command runs exactly while the term is valid', 
     });
     void elector.run();
     await elector.waitForLeadership();
-    await sleep(100);
+    // The command runs and ignores SIGTERM from here on.
+    await waitFor(() => supervisor.running && existsSync(ready), 'the command ready', 10_000, 10);
     // Another writer takes the lease over: the next renewal reveals the loss.
     const current = store.inspect('jobs')?.data as Record<string, unknown>;
     store.putRaw('jobs', {
@@ -182,7 +192,7 @@ describe('CommandSupervisor: the command runs exactly while the term is valid', 
     });
     void elector.run();
     await elector.waitForLeadership();
-    await sleep(100);
+    await waitFor(() => finished.length > 0, 'the spawn failure', 10_000, 10);
     expect(finished).toEqual([4]);
     expect(events[0]).toMatchObject({ event: 'command-failed', fields: { error: 'ENOENT' } });
     await elector.stop();
