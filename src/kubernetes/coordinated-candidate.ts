@@ -78,6 +78,11 @@ export class LeaseCandidacy {
   #problem: LeaderElectError | null = null;
   /** Background renewals failed in a row (for the retry backoff). */
   #failures = 0;
+  /**
+   * Why the watch of our candidate cannot work (e.g. no `list`/`watch` on leasecandidates):
+   * then pings go unanswered, so campaigns report it. Transient watch failures are not kept.
+   */
+  #watchProblem: LeaderElectError | null = null;
   /** Other candidates seen with a ping they did not answer: name → (pingTime, first seen at). */
   readonly #unanswered = new Map<string, { readonly pingTime: string; readonly since: number }>();
   /** Aborted on close: background requests stop. */
@@ -101,8 +106,10 @@ export class LeaseCandidacy {
   async ensure(context: BackendContext, signal: AbortSignal): Promise<void> {
     this.#assertOpen();
     this.#adopt(context);
-    if (this.#state === 'present' && this.#problem === null) return;
-    await this.#serialize(() => this.#createOrRepair(signal));
+    if (this.#state !== 'present' || this.#problem !== null) {
+      await this.#serialize(() => this.#createOrRepair(signal));
+    }
+    if (this.#watchProblem !== null) throw this.#watchProblem;
   }
 
   /**
@@ -312,7 +319,24 @@ export class LeaseCandidacy {
   }
 
   #onWatch(event: CandidateWatchEvent): void {
-    if (event.type !== 'candidate' || this.#state === 'closed') return;
+    if (this.#state === 'closed') return;
+    if (event.type === 'up') {
+      this.#watchProblem = null;
+      return;
+    }
+    if (event.type === 'down') {
+      if (event.error === undefined) return;
+      const error = toLeaderElectError(
+        event.error,
+        ErrorCode.BackendUnavailable,
+        'the watch of our LeaseCandidate failed',
+      );
+      if (!error.transient) {
+        this.#watchProblem = error;
+        this.#o.onTrouble();
+      }
+      return;
+    }
     const { candidate } = event;
     if (candidate === null) {
       if (this.#state !== 'present') return;

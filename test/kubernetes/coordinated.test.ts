@@ -49,6 +49,7 @@ afterEach(async () => {
   electors = [];
   candidates = [];
   observers = [];
+  errors = [];
 });
 
 interface Interval {
@@ -60,6 +61,8 @@ interface Interval {
 
 /** Self-reported terms (wall clock, ms), ours and client-go's. */
 const intervals: Interval[] = [];
+/** Every error event of our electors. */
+let errors: { identity: string; code: string; message: string }[] = [];
 
 function ours(
   lease: string,
@@ -83,6 +86,9 @@ function ours(
   });
   elector.on('stoppedLeading', (term, reason) => {
     intervals.push({ identity: term.identity, from, to: Date.now(), reason });
+  });
+  elector.on('error', (error) => {
+    errors.push({ identity, code: error.code, message: error.message });
   });
   electors.push(elector);
   return elector;
@@ -177,6 +183,7 @@ describe('coordinated candidate (KEP-4355)', () => {
     await a.stop();
     expect(await readLeaseCandidate(namespace, 'cle-a')).toBeNull();
     expect((await readLease(namespace, lease))?.spec?.holderIdentity ?? '').toBe('');
+    expect(errors).toEqual([]);
   });
 
   test('a LeaseCandidate deleted under a running candidate is re-created; a stale one is brought up to date', async () => {
@@ -205,6 +212,7 @@ describe('coordinated candidate (KEP-4355)', () => {
     );
     expect(recreated.spec?.leaseName).toBe(lease);
     expect(r.isLeader()).toBe(true);
+    expect(errors).toEqual([]);
   });
 
   test('never acquires: a Lease the controller leaves without a holder stays free', async () => {
@@ -339,6 +347,7 @@ describe('coordinated candidate (KEP-4355)', () => {
       expect(v.strategy).toBe('OldestEmulationVersion');
     }
     expectNoOverlap([...intervals, ...[go131, go133, go129].flatMap(clientGoIntervals)]);
+    expect(errors).toEqual([]);
   });
 
   test('a preferred holder that is deleted does not stall us (kubernetes/kubernetes#138066)', {
@@ -369,6 +378,7 @@ describe('coordinated candidate (KEP-4355)', () => {
     );
     expect(seen.some((v) => v.holder === 'stale-b')).toBe(false);
     expectSingleHolder(seen, expect);
+    expect(errors).toEqual([]);
   });
 
   test('a preferred holder that stopped answering pings (crashed, its LeaseCandidate left behind) does not stall us', {
@@ -403,6 +413,7 @@ describe('coordinated candidate (KEP-4355)', () => {
       HANDOVER_MS * 2,
     );
     expectSingleHolder(seen, expect);
+    expect(errors).toEqual([]);
   });
 });
 
