@@ -32,12 +32,6 @@ import type { CandidateWatchEvent, LeaseCandidateClient } from './lease-candidat
 /** client-go re-renews its LeaseCandidate this often (`requeueInterval`); the GC takes 30 min. */
 export const CANDIDATE_RENEW_INTERVAL_MS = 5 * 60_000;
 
-/**
- * The controller waits this long for candidates to answer a ping (`electionDuration`): a
- * candidate that leaves a ping unanswered longer is out of the election.
- */
-export const CONTROLLER_ELECTION_DURATION_MS = 5_000;
-
 /** Conflicts retried in one renewal (each after a fresh read). */
 const MAX_WRITE_ROUNDS = 3;
 
@@ -83,8 +77,6 @@ export class LeaseCandidacy {
    * then pings go unanswered, so campaigns report it. Transient watch failures are not kept.
    */
   #watchProblem: LeaderElectError | null = null;
-  /** Other candidates seen with a ping they did not answer: name → (pingTime, first seen at). */
-  readonly #unanswered = new Map<string, { readonly pingTime: string; readonly since: number }>();
   /** Aborted on close: background requests stop. */
   readonly #closing = new AbortController();
 
@@ -113,30 +105,14 @@ export class LeaseCandidacy {
   }
 
   /**
-   * Whether `name` is a live candidate for our Lease: its LeaseCandidate exists, is for this
-   * Lease, and has not left a ping of the controller unanswered for longer than the controller
-   * waits ({@link CONTROLLER_ELECTION_DURATION_MS}, on our clock). A `preferredHolder` that is no
-   * longer live must not stall the election (kubernetes/kubernetes#138066).
+   * Whether `name` is a candidate for our Lease: its LeaseCandidate exists and is for this Lease.
+   * A `preferredHolder` that is not (deleted while we led) must not end our term for nothing
+   * (kubernetes/kubernetes#138066 is the controller's side of it).
    */
-  async isLiveCandidate(name: string, signal: AbortSignal): Promise<boolean> {
+  async isCandidate(name: string, signal: AbortSignal): Promise<boolean> {
     this.#assertOpen();
     const candidate = await this.#o.client.get(name, signal);
-    if (candidate === null || candidate.spec?.leaseName !== this.#o.settings.leaseName) {
-      this.#unanswered.delete(name);
-      return false;
-    }
-    if (!awaitsAnswer(candidate)) {
-      this.#unanswered.delete(name);
-      return true;
-    }
-    const pingTime = candidate.spec?.pingTime ?? '';
-    const now = this.#clock?.now() ?? performance.now();
-    const seen = this.#unanswered.get(name);
-    if (seen === undefined || seen.pingTime !== pingTime) {
-      this.#unanswered.set(name, { pingTime, since: now });
-      return true;
-    }
-    return now - seen.since < CONTROLLER_ELECTION_DURATION_MS;
+    return candidate !== null && candidate.spec?.leaseName === this.#o.settings.leaseName;
   }
 
   /**

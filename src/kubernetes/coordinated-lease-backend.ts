@@ -7,11 +7,12 @@
  *   write (a new term, token above every one seen), so the term's validity counts from our send
  *   time, as always; a free, expired or absent Lease is left to the controller.
  * - Leader: renews only while the Lease names it with its term's token (from the cached object:
- *   one PUT; a conflict re-reads once). When `preferredHolder` names another live candidate it
+ *   one PUT; a conflict re-reads once). When `preferredHolder` names another candidate it
  *   stops writing: renewals are answered with the proof of the last write, so the term ends at
- *   its own deadline (`renew-deadline`, signal aborted) and the Lease expires for the controller
- *   to hand over. A preferred holder that is gone is cleared by our next write
- *   (kubernetes/kubernetes#138066: it must never stall the election).
+ *   its own deadline (`renew-deadline`, signal aborted). Once the term is over (and its work
+ *   done), the next campaign hands the Lease back (client-go's released form) so the controller
+ *   names the preferred holder without waiting for expiry. A preferred holder that is gone is
+ *   cleared by our next write instead (kubernetes/kubernetes#138066: it must never stall us).
  * - Release (stop, step-down): deletes our LeaseCandidate first, so the controller does not name
  *   us again, then writes client-go's released form.
  * - API not served: `LE_UNSUPPORTED`, or, with `fallback: 'election'`, the ordinary algorithm
@@ -34,16 +35,12 @@ import type {
 import { formatMicroTime, parseLeaseRecord } from '../backend/lease-record.js';
 import { RecordLeaseBackend } from '../backend/record-lease-backend.js';
 import type { LeaseRecord, RecordWatchEvent, StoredRecord } from '../backend/record-store.js';
-import { DEFAULT_RETRY_PERIOD_MS } from '../elector/options.js';
 import { ErrorCode, hasErrorCode, LeaderElectError } from '../errors.js';
 import { LeaseCandidacy } from './coordinated-candidate.js';
-import { coordinatedStep, coordinatedWrite } from './coordinated-rules.js';
+import { coordinatedStep, coordinatedWrite, releasedRecord } from './coordinated-rules.js';
 import type { KubernetesLeaseStore } from './kubernetes-lease-store.js';
 import type { CandidateSettings } from './lease-candidate.js';
 import { LeaseCandidateClient } from './lease-candidate-client.js';
-
-/** Released form, as client-go writes it (and the record-lease adapter). */
-const RELEASED_LEASE_DURATION_MS = 1000;
 
 /** Versions remembered to recognise a watch event that arrives after a newer read or write. */
 const REMEMBERED_VERSIONS = 8;
@@ -79,7 +76,6 @@ export class CoordinatedLeaseBackend implements LeaseBackend {
   readonly #plain: RecordLeaseBackend;
   readonly #candidacy: LeaseCandidacy;
   #mode: 'coordinated' | 'election' = 'coordinated';
-  #retryPeriodMs = DEFAULT_RETRY_PERIOD_MS;
   #latest: SeenVersion | null = null;
   /** The last few versions read, written or watched, oldest first. */
   readonly #versions: string[] = [];
@@ -122,7 +118,6 @@ export class CoordinatedLeaseBackend implements LeaseBackend {
 
   configure(timings: ElectionTimings): void {
     this.#store.configure(timings);
-    this.#retryPeriodMs = Math.min(this.#retryPeriodMs, timings.retryPeriodMs);
   }
 
   async attempt(request: AttemptRequest): Promise<Observation> {
@@ -158,11 +153,22 @@ export class CoordinatedLeaseBackend implements LeaseBackend {
           this.#proof = null;
           return notHeld(current, clock.now());
         case 'yield': {
-          if (await this.#candidacy.isLiveCandidate(step.preferredHolder, signal)) {
-            return this.#yield(current, token, clock.now());
+          if (!(await this.#candidacy.isCandidate(step.preferredHolder, signal))) {
+            clearPreferred = true; // gone: the preference is stale, and we carry on
+            break;
           }
-          clearPreferred = true;
-          break;
+          if (token !== null) return this.#yieldRenewal(current, token, clock.now());
+          if (current === null) return notHeld(null, null);
+          // Our term is over (it ran out at its deadline, and its work has ended): hand the
+          // Lease back at once, as client-go's ReleaseOnCancel does, so that the controller
+          // names the preferred holder now instead of after the Lease expires.
+          try {
+            await this.#writeReleased(current, request, signal);
+            return notHeld(this.#latest, null);
+          } catch (error) {
+            if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
+            continue;
+          }
         }
         case 'write':
           break;
@@ -198,16 +204,27 @@ export class CoordinatedLeaseBackend implements LeaseBackend {
   }
 
   /**
-   * The controller prefers someone else. A leader answers with its last write's proof (no
-   * extension: the term runs out at its deadline); a follower the Lease still names waits and
-   * checks the preferred candidate again after a retryPeriod.
+   * The controller prefers someone else while we lead: answer with the last write's proof (no
+   * extension: the term runs out at its deadline). Checked again every renewal, so a preferred
+   * candidate that goes away meanwhile lets us carry on.
    */
-  #yield(current: SeenVersion | null, token: bigint | null, now: number): Observation {
+  #yieldRenewal(current: SeenVersion | null, token: bigint, now: number): Observation {
     const proof = this.#proof;
-    if (token !== null && proof !== null && proof.token === token) {
+    if (proof !== null && proof.token === token) {
       return { kind: 'held', ...proofFields(proof), fence: undefined };
     }
-    return notHeld(current, now + this.#retryPeriodMs);
+    return notHeld(current, now);
+  }
+
+  /** client-go's released form on `current` (compare-and-swap); `LE_CONFLICT` if it moved. */
+  async #writeReleased(
+    current: SeenVersion,
+    context: BackendContext,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const released = releasedRecord(current.record, formatMicroTime(context.clock.wallNow()));
+    const stored = await this.#store.update(this.name, released, current.version, signal);
+    this.#note(stored.version, released);
   }
 
   async #read(signal: AbortSignal): Promise<SeenVersion | null> {
@@ -248,7 +265,7 @@ export class CoordinatedLeaseBackend implements LeaseBackend {
       await this.#plain.release(request);
       return;
     }
-    const { clock, identity, signal, token } = request;
+    const { identity, signal, token } = request;
     this.#proof = null;
     // Withdraw first: a candidate that is still there could be named holder again at once.
     let withdrawal: unknown = null;
@@ -266,18 +283,8 @@ export class CoordinatedLeaseBackend implements LeaseBackend {
       ) {
         break;
       }
-      const wall = formatMicroTime(clock.wallNow());
-      const { preferredHolder: _dropped, ...record } = target.record;
-      const released: LeaseRecord = {
-        ...record,
-        holderIdentity: '',
-        leaseDurationMs: RELEASED_LEASE_DURATION_MS,
-        acquireTime: wall,
-        renewTime: wall,
-      };
       try {
-        const stored = await this.#store.update(this.name, released, target.version, signal);
-        this.#note(stored.version, released);
+        await this.#writeReleased(target, request, signal);
         break;
       } catch (error) {
         if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;

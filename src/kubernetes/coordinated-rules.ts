@@ -16,7 +16,7 @@ export type CoordinatedStep =
   | { readonly action: 'write' }
   /**
    * The Lease names us, but the controller prefers `preferredHolder`: no write, unless that
-   * candidate is no longer live (then `write`, clearing the preference).
+   * candidate is gone (then `write`, clearing the preference).
    */
   | { readonly action: 'yield'; readonly preferredHolder: string }
   /** Someone else holds it, or nobody: wait for the controller (never acquire). */
@@ -74,5 +74,23 @@ export function coordinatedWrite(
     acquireTime: starting ? options.wallTime : current.acquireTime,
     renewTime: options.wallTime,
     leaseTransitions: starting ? base + 1 : current.leaseTransitions,
+  };
+}
+
+/** Released form, as client-go writes it (and the record-lease adapter). */
+const RELEASED_LEASE_DURATION_MS = 1000;
+
+/**
+ * client-go's released form of `current`: no holder, a 1-second duration, times now, the token
+ * kept; the preferred holder is dropped (the controller elects afresh on a free Lease).
+ */
+export function releasedRecord(current: LeaseRecord, wallTime: string): LeaseRecord {
+  const { preferredHolder: _dropped, ...rest } = current;
+  return {
+    ...rest,
+    holderIdentity: '',
+    leaseDurationMs: RELEASED_LEASE_DURATION_MS,
+    acquireTime: wallTime,
+    renewTime: wallTime,
   };
 }

@@ -68,6 +68,7 @@ function ours(
   lease: string,
   identity: string,
   versions: { binaryVersion: string; emulationVersion: string },
+  electorTimings: typeof timings = timings,
 ): LeaderElector {
   const elector = new LeaderElector({
     backend: kubernetesBackend({
@@ -78,7 +79,7 @@ function ours(
       coordinated: versions,
     }),
     identity,
-    ...timings,
+    ...electorTimings,
   });
   let from = 0;
   elector.on('startedLeading', () => {
@@ -350,15 +351,17 @@ describe('coordinated candidate (KEP-4355)', () => {
     expect(errors).toEqual([]);
   });
 
-  test('a preferred holder that is deleted does not stall us (kubernetes/kubernetes#138066)', {
+  test('a preferred holder deleted while we yield: our term goes on, the preference is cleared (kubernetes/kubernetes#138066)', {
     timeout: 120_000,
   }, async () => {
     const lease = uniqueName('cle-stale');
     const seen = await observe(lease);
-    const a = ours(lease, 'stale-a', { binaryVersion: '1.34.0', emulationVersion: '1.33.0' });
+    // A long renew deadline: the yielding term has seconds left when the preferred one goes.
+    const long = { leaseDuration: 8000, renewDeadline: 6000, retryPeriod: 500 };
+    const a = ours(lease, 'stale-a', { binaryVersion: '1.34.0', emulationVersion: '1.33.0' }, long);
     void a.run();
-    await a.waitForLeadership({ signal: AbortSignal.timeout(HANDOVER_MS) });
-    const b = ours(lease, 'stale-b', { binaryVersion: '1.34.0', emulationVersion: '1.31.0' });
+    const term = await a.waitForLeadership({ signal: AbortSignal.timeout(HANDOVER_MS) });
+    const b = ours(lease, 'stale-b', { binaryVersion: '1.34.0', emulationVersion: '1.31.0' }, long);
     void b.run();
     await waitFor(
       () => seen.some((v) => v.preferredHolder === 'stale-b'),
@@ -367,15 +370,14 @@ describe('coordinated candidate (KEP-4355)', () => {
     );
     await b.stop(); // deletes its LeaseCandidate before the controller could name it
 
-    // stale-a clears the preference and keeps (or takes back) the Lease.
+    // stale-a sees the preferred candidate gone, clears the preference and renews on.
     await waitFor(
-      () => {
-        const last = seen.at(-1);
-        return a.isLeader() && last?.holder === 'stale-a' && last.preferredHolder === '';
-      },
-      'stale-a to lead with no preferred holder',
-      HANDOVER_MS,
+      () => seen.at(-1)?.holder === 'stale-a' && seen.at(-1)?.preferredHolder === '',
+      'the preference to be cleared',
+      long.renewDeadline,
     );
+    expect(a.currentTerm()).toBe(term);
+    expect(intervals.filter((i) => i.identity === 'stale-a')).toEqual([]);
     expect(seen.some((v) => v.holder === 'stale-b')).toBe(false);
     expectSingleHolder(seen, expect);
     expect(errors).toEqual([]);
@@ -401,9 +403,10 @@ describe('coordinated candidate (KEP-4355)', () => {
       'the controller to prefer crash-ghost',
       HANDOVER_MS,
     );
-    // crash-a yields; then either the controller names the ghost, which never renews, and names
-    // crash-a once that expires, or it pings the ghost, which never answers, and (1.37) leaves
-    // the stale preference in place: crash-a then sees the ping unanswered and clears it.
+    // crash-a yields and, its term over, hands the Lease back: the controller elects afresh and
+    // names crash-a once the ghost is out (it names the ghost first if it still counts it, which
+    // then never renews). Without the hand-back, an expired Lease still naming crash-a with a
+    // stale preference is where the 1.37 controller stalls (kubernetes/kubernetes#138066).
     await waitFor(
       () => {
         const last = seen.at(-1);

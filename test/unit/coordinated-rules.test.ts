@@ -6,7 +6,11 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, test } from 'vitest';
 import { ErrorCode, isLeaderElectError, type LeaseRecord } from '../../src/index.js';
-import { coordinatedStep, coordinatedWrite } from '../../src/kubernetes/coordinated-rules.js';
+import {
+  coordinatedStep,
+  coordinatedWrite,
+  releasedRecord,
+} from '../../src/kubernetes/coordinated-rules.js';
 import { kubernetesBackend } from '../../src/kubernetes/index.js';
 import {
   awaitsAnswer,
@@ -348,5 +352,22 @@ describe('the LeaseCandidate object', () => {
     expect(candidateNameProblem('has space')).toContain('letters');
     expect(candidateNameProblem('..')).toContain('letters');
     expect(candidateNameProblem('x'.repeat(254))).toContain('253');
+  });
+});
+
+describe('releasedRecord', () => {
+  test("client-go's released form: no holder, 1 s, times now, token kept, preference dropped", () => {
+    const released = releasedRecord(
+      record({ preferredHolder: 'b' }),
+      '2026-01-01T00:00:09.000000Z',
+    );
+    expect(released).toEqual({
+      holderIdentity: '',
+      leaseDurationMs: 1000,
+      acquireTime: '2026-01-01T00:00:09.000000Z',
+      renewTime: '2026-01-01T00:00:09.000000Z',
+      leaseTransitions: 3,
+      strategy: 'OldestEmulationVersion',
+    });
   });
 });
