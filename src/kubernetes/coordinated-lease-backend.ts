@@ -28,7 +28,11 @@ import type {
   LeaseStatus,
   Observation,
   ObserveListener,
+  PrepareTransferRequest,
   ReleaseRequest,
+  TransferOutcome,
+  TransferRequest,
+  TransferRequestByOperator,
   WatchHandle,
   WatchListener,
 } from '../backend/lease-backend.js';
@@ -65,7 +69,20 @@ interface WatchSink {
   inner: WatchHandle;
 }
 
-export class CoordinatedLeaseBackend implements LeaseBackend {
+/** How a coordinated backend campaigns: as a candidate, or by ordinary election after a fallback. */
+export type CoordinatedMode = 'coordinated' | 'election';
+
+/** The backend `kubernetesBackend({ …, coordinated })` returns. */
+export interface CoordinatedLeaseBackend extends LeaseBackend {
+  /**
+   * `coordinated` until the apiserver turned out not to serve `coordination.k8s.io/v1beta1`
+   * with `fallback: 'election'`; then `election`, for the life of the backend.
+   */
+  readonly mode: CoordinatedMode;
+}
+
+/** See the module comment. Made by {@link kubernetesBackend}. */
+export class CoordinatedRecordBackend implements CoordinatedLeaseBackend {
   readonly description: string;
   readonly watch: (listener: WatchListener, context: BackendContext) => WatchHandle;
   readonly observe: (listener: ObserveListener) => WatchHandle;
@@ -75,7 +92,7 @@ export class CoordinatedLeaseBackend implements LeaseBackend {
   /** The ordinary algorithm on the same Lease: inspect, observe, and the fallback election. */
   readonly #plain: RecordLeaseBackend;
   readonly #candidacy: LeaseCandidacy;
-  #mode: 'coordinated' | 'election' = 'coordinated';
+  #mode: CoordinatedMode = 'coordinated';
   #latest: SeenVersion | null = null;
   /** The last few versions read, written or watched, oldest first. */
   readonly #versions: string[] = [];
@@ -111,8 +128,7 @@ export class CoordinatedLeaseBackend implements LeaseBackend {
     this.observe = (listener) => this.#plain.observe?.(listener) ?? { close: () => undefined };
   }
 
-  /** `coordinated` until the API turned out not to be served with `fallback: 'election'`. */
-  get mode(): 'coordinated' | 'election' {
+  get mode(): CoordinatedMode {
     return this.#mode;
   }
 
@@ -296,6 +312,38 @@ export class CoordinatedLeaseBackend implements LeaseBackend {
 
   inspect(request: InspectRequest): Promise<LeaseStatus> {
     return this.#plain.inspect(request);
+  }
+
+  /**
+   * Coordinated: refused (`LE_TRANSFER_REFUSED`), the term goes on: the controller decides who
+   * leads, by the strategy, and would take the Lease back from a successor it did not choose.
+   * After a fallback to ordinary election: the record-lease transfer.
+   */
+  async prepareTransfer(request: PrepareTransferRequest): Promise<void> {
+    this.#assertOpen();
+    if (this.#mode === 'election') return; // the record-lease transfer needs no preparation
+    throw this.#transferRefused(request.successor);
+  }
+
+  transfer(request: TransferRequest): Promise<TransferOutcome> {
+    if (this.#mode === 'election') return this.#plain.transfer(request);
+    return Promise.reject(this.#transferRefused(request.successor));
+  }
+
+  /** An operator's transfer request: refused in coordinated mode, as `prepareTransfer`. */
+  requestTransfer(request: TransferRequestByOperator): Promise<void> {
+    if (this.#mode === 'election') return this.#plain.requestTransfer(request);
+    return Promise.reject(this.#transferRefused(request.to));
+  }
+
+  #transferRefused(successor: string): LeaderElectError {
+    return new LeaderElectError(
+      ErrorCode.TransferRefused,
+      `${this.description}: cannot transfer to "${successor}": in coordinated leader election the ` +
+        "apiserver's controller decides who leads (by the candidates' versions); it would take " +
+        'the Lease back from a successor it did not choose',
+      { details: { successor, reason: 'coordinated' } },
+    );
   }
 
   async close(): Promise<void> {

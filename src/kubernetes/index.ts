@@ -1,7 +1,7 @@
 // leader-elect/kubernetes: elections on coordination.k8s.io/v1 Lease objects, compatible with
 // client-go's LeaseLock. @kubernetes/client-node is an optional peer dependency: only its
 // KubeConfig type is used here; the caller creates and loads the KubeConfig.
-export { CoordinatedLeaseBackend } from './coordinated-lease-backend.js';
+export type { CoordinatedLeaseBackend, CoordinatedMode } from './coordinated-lease-backend.js';
 export { type KubernetesBackendOptions, kubernetesBackend } from './kubernetes-backend.js';
 export {
   DEFAULT_REQUEST_TIMEOUT_MS,

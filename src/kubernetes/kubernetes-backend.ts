@@ -3,7 +3,10 @@ import {
   RecordLeaseBackend,
   type RecordLeaseBackendOptions,
 } from '../backend/record-lease-backend.js';
-import { CoordinatedLeaseBackend } from './coordinated-lease-backend.js';
+import {
+  type CoordinatedLeaseBackend,
+  CoordinatedRecordBackend,
+} from './coordinated-lease-backend.js';
 import {
   KubernetesLeaseStore,
   type KubernetesLeaseStoreOptions,
@@ -43,6 +46,10 @@ export interface KubernetesBackendOptions
  *   onStartedLeading: async (term) => { ... },
  * });
  */
+export function kubernetesBackend(
+  options: KubernetesBackendOptions & { readonly coordinated: CoordinatedOptions },
+): CoordinatedLeaseBackend;
+export function kubernetesBackend(options: KubernetesBackendOptions): LeaseBackend;
 export function kubernetesBackend(options: KubernetesBackendOptions): LeaseBackend {
   validateLeaseName(options.name);
   const settings =
@@ -50,7 +57,7 @@ export function kubernetesBackend(options: KubernetesBackendOptions): LeaseBacke
       ? null
       : validateCoordinatedOptions(options.coordinated, options.name);
   const store = new KubernetesLeaseStore(options);
-  if (settings !== null) return new CoordinatedLeaseBackend(store, options.name, settings);
+  if (settings !== null) return new CoordinatedRecordBackend(store, options.name, settings);
   return new OwningRecordLeaseBackend(store, options.name, options);
 }
 

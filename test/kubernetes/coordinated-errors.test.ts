@@ -61,7 +61,7 @@ function coordinated(
   lease: string,
   overrides: { kubeConfig?: ReturnType<typeof adminKubeConfig>; namespace?: string } = {},
   options: CoordinatedOptions = versions,
-): LeaseBackend {
+): CoordinatedLeaseBackend {
   return kubernetesBackend({
     kubeConfig: overrides.kubeConfig ?? adminKubeConfig(),
     namespace: overrides.namespace ?? namespace,
@@ -100,6 +100,23 @@ describe('coordinated candidate: bad identities', () => {
     // The first election's candidate is untouched.
     expect((await readLeaseCandidate(namespace, 'cle-shared'))?.spec?.leaseName).toBe(first);
     expect(a.isLeader()).toBe(true);
+  });
+});
+
+describe('coordinated candidate: transfer', () => {
+  test('transfer is refused (the controller decides) and the term goes on', async () => {
+    const lease = uniqueName('cle-transfer');
+    const a = candidate({ backend: coordinated(lease), identity: 'cle-transfer-a' });
+    const b = candidate({ backend: coordinated(lease), identity: 'cle-transfer-b' });
+    void a.run();
+    const term = await a.waitForLeadership({ signal: AbortSignal.timeout(HANDOVER_MS) });
+    void b.run();
+    await waitFor(() => b.leader?.identity === 'cle-transfer-a', 'b to see a', 10_000);
+    const refused = await a.transfer('cle-transfer-b').catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: ErrorCode.TransferRefused });
+    expect((refused as Error).message).toContain("the apiserver's controller decides who leads");
+    expect(a.currentTerm()).toBe(term);
+    expect(b.isLeader()).toBe(false);
   });
 });
 
@@ -241,7 +258,7 @@ describe('coordinated candidate: an apiserver without coordination.k8s.io/v1beta
       'fallback',
       { kubeConfig: loadKubeConfig(env.adminKubeconfig), namespace: 'default' },
       { ...versions, fallback: 'election', onFallback: (reason) => reasons.push(reason) },
-    ) as CoordinatedLeaseBackend;
+    );
     const errors: LeaderElectError[] = [];
     const a = candidate({ backend, identity: 'fallback-a' }, errors);
     void a.run();
