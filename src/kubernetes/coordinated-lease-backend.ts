@@ -133,7 +133,8 @@ export class CoordinatedRecordBackend implements CoordinatedLeaseBackend {
   }
 
   configure(timings: ElectionTimings): void {
-    this.#store.configure(timings);
+    // The store's request timeout, and the ordinary algorithm's settings for a fallback.
+    this.#plain.configure(timings);
   }
 
   async attempt(request: AttemptRequest): Promise<Observation> {
