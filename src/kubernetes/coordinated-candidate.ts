@@ -14,7 +14,7 @@
  * are kept and reported through `onTrouble` (the backend then asks the elector to attempt, and
  * the attempt's `ensure` reports the error).
  */
-import { scopedSignal } from '../abort.js';
+import { raceAbort, scopedSignal } from '../abort.js';
 import type { BackendContext, WatchHandle } from '../backend/lease-backend.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { ErrorCode, hasErrorCode, LeaderElectError, toLeaderElectError } from '../errors.js';
@@ -77,16 +77,14 @@ export class LeaseCandidacy {
    * then pings go unanswered, so campaigns report it. Transient watch failures are not kept.
    */
   #watchProblem: LeaderElectError | null = null;
+  /** Settles when the watch first came up or failed: campaigns wait for it (see ensure). */
+  #watchSettled: Promise<void> = Promise.resolve();
+  #settleWatch: (() => void) | null = null;
   /** Aborted on close: background requests stop. */
   readonly #closing = new AbortController();
 
   constructor(options: LeaseCandidacyOptions) {
     this.#o = options;
-  }
-
-  /** Our LeaseCandidate's name (the identity), once known. */
-  get name(): string | null {
-    return this.#identity;
   }
 
   /**
@@ -99,8 +97,18 @@ export class LeaseCandidacy {
     this.#assertOpen();
     this.#adopt(context);
     if (this.#state !== 'present' || this.#problem !== null) {
-      await this.#serialize(() => this.#createOrRepair(signal));
+      try {
+        await this.#serialize(() => this.#createOrRepair(signal));
+      } catch (error) {
+        // Not served: the watch of our candidate would retry a 404 forever; the next campaign
+        // opens it again.
+        if (hasErrorCode(error, ErrorCode.Unsupported)) this.#closeWatch();
+        throw error;
+      }
     }
+    // Before the first claim: a watch that cannot work (pings would go unanswered) must be
+    // reported, not raced by the controller naming us a few milliseconds later.
+    await raceAbort(this.#watchSettled, signal);
     if (this.#watchProblem !== null) throw this.#watchProblem;
   }
 
@@ -138,8 +146,7 @@ export class LeaseCandidacy {
     const name = this.#identity;
     this.#state = 'closed';
     this.#stopRenewing();
-    this.#watch?.close();
-    this.#watch = null;
+    this.#closeWatch();
     this.#closing.abort(new LeaderElectError(ErrorCode.Aborted, 'candidate closed'));
     await this.#writes.catch(() => undefined);
     if (!created || name === null) return;
@@ -291,16 +298,23 @@ export class LeaseCandidacy {
       this.#identity = context.identity;
       this.#clock = context.clock;
     }
-    this.#watch ??= this.#o.client.watch(this.#identity, (event) => this.#onWatch(event));
+    if (this.#watch === null) {
+      this.#watchSettled = new Promise((resolve) => {
+        this.#settleWatch = resolve;
+      });
+      this.#watch = this.#o.client.watch(this.#identity, (event) => this.#onWatch(event));
+    }
   }
 
   #onWatch(event: CandidateWatchEvent): void {
     if (this.#state === 'closed') return;
     if (event.type === 'up') {
       this.#watchProblem = null;
+      this.#settleWatch?.();
       return;
     }
     if (event.type === 'down') {
+      this.#settleWatch?.();
       if (event.error === undefined) return;
       const error = toLeaderElectError(
         event.error,
@@ -327,6 +341,13 @@ export class LeaseCandidacy {
     if (awaitsAnswer(candidate) || !describesUs(candidate, this.#o.settings)) {
       this.#renewInBackground();
     }
+  }
+
+  #closeWatch(): void {
+    this.#watch?.close();
+    this.#watch = null;
+    this.#watchProblem = null;
+    this.#settleWatch?.();
   }
 
   /** (Re-)arms the one renewal timer: the periodic renewal, or a retry after a failure. */

@@ -159,8 +159,14 @@ export class CoordinatedRecordBackend implements CoordinatedLeaseBackend {
   async #step(request: AttemptRequest, token: bigint | null): Promise<Observation> {
     const { clock, identity, signal } = request;
     for (let round = 0; round < 2; round++) {
+      // A renewal decides on the newest version we know (our write, or what the watch pushed
+      // since): its write is a compare-and-swap, so a stale view costs a retry, never safety.
+      // A campaign reads: it runs on a watch event or a poll, and must see what the controller
+      // wrote even while the watch is down.
       const current =
-        round === 0 && this.#latest !== null ? this.#latest : await this.#read(signal);
+        round === 0 && token !== null && this.#latest !== null
+          ? this.#latest
+          : await this.#read(signal);
       const step = coordinatedStep(current?.record ?? null, identity, token);
       let clearPreferred = false;
       switch (step.action) {

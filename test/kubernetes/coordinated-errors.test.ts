@@ -182,7 +182,10 @@ describe('coordinated candidate: RBAC', () => {
       () => errors.find((e) => e.code === ErrorCode.PermissionDenied),
       'a permission error',
       10_000,
-    );
+    ).catch((error: unknown) => {
+      const seen = errors.map((e) => `${e.code}: ${e.message}`);
+      throw new Error(`${String(error)}; phase ${elector.phase}; errors: ${JSON.stringify(seen)}`);
+    });
     const denied = errors.find((e) => e.code === ErrorCode.PermissionDenied)!;
     expect(denied.message).toContain(
       `grant the "${verb}" verb on "leasecandidates" in API group "coordination.k8s.io"`,
