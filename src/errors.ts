@@ -54,6 +54,11 @@ export const ErrorCode = {
   TransferFailed: 'LE_TRANSFER_FAILED',
   /** Another transfer of this term is still running. */
   TransferInProgress: 'LE_TRANSFER_IN_PROGRESS',
+  /**
+   * The backend does not offer what the options ask for (e.g. the apiserver does not serve the
+   * API group coordinated leader election needs). Not retryable until the server changes.
+   */
+  Unsupported: 'LE_UNSUPPORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

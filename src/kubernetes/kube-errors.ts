@@ -1,16 +1,21 @@
 import { connectionCause } from '../connection-cause.js';
 import { ErrorCode, isLeaderElectError, LeaderElectError } from '../errors.js';
 
-/** The RBAC verbs we use on leases.coordination.k8s.io. */
-export type LeaseVerb = 'get' | 'create' | 'update' | 'list' | 'watch';
+/** The RBAC verbs we use on leases and leasecandidates (coordination.k8s.io). */
+export type LeaseVerb = 'get' | 'create' | 'update' | 'list' | 'watch' | 'delete';
+
+/** The resources of coordination.k8s.io we use: Leases, and LeaseCandidates (coordinated mode). */
+export type CoordinationResource = 'leases' | 'leasecandidates';
 
 /** What a request was doing, for error messages that say what to fix. */
 export interface RequestContext {
   readonly verb: LeaseVerb;
   readonly namespace: string;
-  /** The Lease's name; absent for list and watch (which select it by field). */
+  /** The object's name; absent for list and watch (which select it by field). */
   readonly name?: string;
   readonly server: string;
+  /** @default 'leases' */
+  readonly resource?: CoordinationResource;
 }
 
 /** The apiserver's `Status` object (kind: Status), as far as we read it. */
@@ -29,8 +34,13 @@ export function asStatus(body: unknown): ApiStatus | null {
   return value.kind === 'Status' ? (value as ApiStatus) : null;
 }
 
+function resourceOf(ctx: RequestContext): string {
+  return `${ctx.resource ?? 'leases'}.coordination.k8s.io`;
+}
+
 function target(ctx: RequestContext): string {
-  const object = ctx.name === undefined ? LEASE_RESOURCE : `${LEASE_RESOURCE} "${ctx.name}"`;
+  const resource = resourceOf(ctx);
+  const object = ctx.name === undefined ? resource : `${resource} "${ctx.name}"`;
   return `${object} in namespace "${ctx.namespace}"`;
 }
 
@@ -48,7 +58,7 @@ export function statusError(status: number, body: unknown, ctx: RequestContext):
     status,
     reason,
     verb: ctx.verb,
-    resource: LEASE_RESOURCE,
+    resource: resourceOf(ctx),
     namespace: ctx.namespace,
     ...(ctx.name === undefined ? {} : { name: ctx.name }),
   };
@@ -63,7 +73,7 @@ export function statusError(status: number, body: unknown, ctx: RequestContext):
       return new LeaderElectError(
         ErrorCode.PermissionDenied,
         `cannot ${ctx.verb} ${target(ctx)}: permission denied by the apiserver at ${ctx.server} ` +
-          `(grant the "${ctx.verb}" verb on "leases" in API group "coordination.k8s.io"): ${apiMessage}`,
+          `(grant the "${ctx.verb}" verb on "${ctx.resource ?? 'leases'}" in API group "coordination.k8s.io"): ${apiMessage}`,
         { details },
       );
     case 401:
@@ -89,7 +99,7 @@ export function statusError(status: number, body: unknown, ctx: RequestContext):
       `cannot ${ctx.verb} ${target(ctx)}: ${apiMessage}` +
         (apiStatus?.details?.kind === 'namespaces'
           ? ` (the namespace "${ctx.namespace}" does not exist: create it first)`
-          : ' (does this apiserver serve coordination.k8s.io/v1?)'),
+          : ` (does this apiserver serve coordination.k8s.io/${ctx.resource === 'leasecandidates' ? 'v1beta1' : 'v1'}?)`),
       { details },
     );
   }

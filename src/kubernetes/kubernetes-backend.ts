@@ -4,9 +4,14 @@ import {
   type RecordLeaseBackendOptions,
 } from '../backend/record-lease-backend.js';
 import {
+  type CoordinatedLeaseBackend,
+  CoordinatedRecordBackend,
+} from './coordinated-lease-backend.js';
+import {
   KubernetesLeaseStore,
   type KubernetesLeaseStoreOptions,
 } from './kubernetes-lease-store.js';
+import { type CoordinatedOptions, validateCoordinatedOptions } from './lease-candidate.js';
 import { validateLeaseName } from './names.js';
 
 export interface KubernetesBackendOptions
@@ -14,6 +19,14 @@ export interface KubernetesBackendOptions
     RecordLeaseBackendOptions {
   /** Name of the Lease object (a DNS-1123 subdomain), e.g. `my-controller`. */
   readonly name: string;
+  /**
+   * Coordinated leader election (KEP-4355): the apiserver's controller picks the leader among
+   * the candidates by version; this elector keeps a LeaseCandidate named after its identity and
+   * never takes the Lease itself. Needs `coordination.k8s.io/v1beta1` and the
+   * `CoordinatedLeaderElection` feature gate on the apiserver. See docs/kubernetes.md.
+   * @example coordinated: { binaryVersion: '1.34.1', emulationVersion: '1.33.0' }
+   */
+  readonly coordinated?: CoordinatedOptions;
 }
 
 /**
@@ -33,9 +46,18 @@ export interface KubernetesBackendOptions
  *   onStartedLeading: async (term) => { ... },
  * });
  */
+export function kubernetesBackend(
+  options: KubernetesBackendOptions & { readonly coordinated: CoordinatedOptions },
+): CoordinatedLeaseBackend;
+export function kubernetesBackend(options: KubernetesBackendOptions): LeaseBackend;
 export function kubernetesBackend(options: KubernetesBackendOptions): LeaseBackend {
   validateLeaseName(options.name);
+  const settings =
+    options.coordinated === undefined
+      ? null
+      : validateCoordinatedOptions(options.coordinated, options.name);
   const store = new KubernetesLeaseStore(options);
+  if (settings !== null) return new CoordinatedRecordBackend(store, options.name, settings);
   return new OwningRecordLeaseBackend(store, options.name, options);
 }
 

@@ -76,7 +76,8 @@ export interface KubernetesLeaseStoreOptions {
 export class KubernetesLeaseStore implements RecordStore {
   readonly description: string;
   readonly namespace: string;
-  private readonly transport: KubeTransport;
+  /** @internal The connection to the apiserver; the coordinated candidate shares it. */
+  readonly transport: KubeTransport;
   private requestTimeoutMs: number;
   /** Whether the user chose the request timeout (else it follows the electors' renewDeadline). */
   private readonly fixedTimeout: boolean;
@@ -113,6 +114,11 @@ export class KubernetesLeaseStore implements RecordStore {
     const derived = timings.renewDeadlineMs / 2;
     this.requestTimeoutMs = this.configured ? Math.min(this.requestTimeoutMs, derived) : derived;
     this.configured = true;
+  }
+
+  /** @internal The bound on each request (see `requestTimeoutMs`), as configured now. */
+  get requestTimeout(): number {
+    return this.requestTimeoutMs;
   }
 
   /** A lease backend for the Lease `name` on this store (one per elector). */

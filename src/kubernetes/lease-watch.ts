@@ -1,20 +1,38 @@
 import type { WatchHandle } from '../backend/lease-backend.js';
 import type { RecordWatchEvent } from '../backend/record-store.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
-import { asStatus, networkError, type RequestContext, statusError } from './kube-errors.js';
+import {
+  asStatus,
+  type CoordinationResource,
+  networkError,
+  type RequestContext,
+  statusError,
+} from './kube-errors.js';
 import { type KubeTransport, readBody } from './kube-transport.js';
 import type { LeaseObject } from './lease-object.js';
 
-export interface LeaseWatchOptions {
+/** What a watched object must have: a name and a resourceVersion. */
+export interface WatchedObject {
+  readonly metadata: { readonly name?: string; readonly resourceVersion?: string };
+}
+
+export interface LeaseWatchOptions<T extends WatchedObject = LeaseObject> {
   readonly transport: KubeTransport;
   readonly namespace: string;
   readonly name: string;
+  /**
+   * The collection the object is in (list and watch path)
+   * @default `/apis/coordination.k8s.io/v1/namespaces/<namespace>/leases`
+   */
+  readonly collectionPath?: string;
+  /** For error messages and RBAC hints. @default 'leases' */
+  readonly resource?: CoordinationResource;
   /** Bound on the list request and on the wait for the watch's response headers. */
   readonly requestTimeoutMs: number;
   /** Every version of the Lease seen (for the store's cache); `null` when it is gone. */
-  readonly onLease: (lease: LeaseObject | null) => void;
+  readonly onLease: (lease: T | null) => void;
   readonly listener: (event: RecordWatchEvent) => void;
-  readonly toRecordEvent: (lease: LeaseObject | null) => RecordWatchEvent;
+  readonly toRecordEvent: (lease: T | null) => RecordWatchEvent;
   /** Reconnect backoff: doubles from `initialMs` up to `maxMs`, with ±20 % jitter. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
 }
@@ -45,7 +63,7 @@ interface WatchEventObject {
  * poll) and reconnects after a bounded, jittered exponential backoff; `up` follows once a watch
  * stream is open again. Every version is reported once, in order; deletion as `null`.
  */
-export class LeaseWatch implements WatchHandle {
+export class LeaseWatch<T extends WatchedObject = LeaseObject> implements WatchHandle {
   private closed = false;
   private state: 'connecting' | 'up' | 'down' = 'connecting';
   /** Version last reported: `undefined` before the first report, `null` for "absent". */
@@ -57,8 +75,10 @@ export class LeaseWatch implements WatchHandle {
   private readonly path: string;
   private readonly backoff: { readonly initialMs: number; readonly maxMs: number };
 
-  constructor(private readonly options: LeaseWatchOptions) {
-    this.path = `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases`;
+  constructor(private readonly options: LeaseWatchOptions<T>) {
+    this.path =
+      options.collectionPath ??
+      `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases`;
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     void this.run();
   }
@@ -110,13 +130,13 @@ export class LeaseWatch implements WatchHandle {
     }
     if (response.status !== 200) throw statusError(response.status, response.body, ctx);
     const list = response.body as
-      | { metadata?: { resourceVersion?: string }; items?: LeaseObject[] }
+      | { metadata?: { resourceVersion?: string }; items?: T[] }
       | undefined;
     const resourceVersion = list?.metadata?.resourceVersion;
     if (typeof resourceVersion !== 'string' || !Array.isArray(list?.items)) {
       throw new LeaderElectError(
         ErrorCode.BackendError,
-        `unexpected answer to list ${this.path}: not a LeaseList`,
+        `unexpected answer to list ${this.path}: not a list`,
       );
     }
     const lease = list.items.find((item) => item.metadata?.name === this.options.name) ?? null;
@@ -249,7 +269,7 @@ export class LeaseWatch implements WatchHandle {
 
   /** Applies one watch event; returns the new resourceVersion, `expired`, an error, or null. */
   private handle(event: WatchEventObject, ctx: RequestContext): string | 'expired' | Error | null {
-    const object = event.object as LeaseObject | undefined;
+    const object = event.object as T | undefined;
     switch (event.type) {
       case 'ADDED':
       case 'MODIFIED':
@@ -270,7 +290,7 @@ export class LeaseWatch implements WatchHandle {
     }
   }
 
-  private report(lease: LeaseObject | null): void {
+  private report(lease: T | null): void {
     const version = lease === null ? null : (lease.metadata.resourceVersion ?? null);
     this.options.onLease(lease);
     if (version === this.reported) return;
@@ -283,6 +303,7 @@ export class LeaseWatch implements WatchHandle {
       verb,
       namespace: this.options.namespace,
       server: this.options.transport.server,
+      ...(this.options.resource === undefined ? {} : { resource: this.options.resource }),
     };
   }
 

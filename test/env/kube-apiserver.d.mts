@@ -48,6 +48,8 @@ export interface StartKubeApiserverOptions {
   timeoutMs?: number;
   keep?: boolean;
   verbosity?: number;
+  /** Serve coordination.k8s.io/v1beta1 and run the coordinated election controller (default true). */
+  coordinated?: boolean;
 }
 
 export function startKubeApiserver(opts: StartKubeApiserverOptions): Promise<KubeEnv>;

@@ -163,6 +163,9 @@ export async function writeKubeconfig(
  * @param {number} [opts.timeoutMs=120000] readiness timeout of each apiserver
  * @param {boolean} [opts.keep=false]  keep the temp dir (logs) after stop()
  * @param {number} [opts.verbosity=1]  kube-apiserver -v
+ * @param {boolean} [opts.coordinated=true] serve coordination.k8s.io/v1beta1 and run the
+ *   coordinated leader election controller (feature gate CoordinatedLeaderElection); false
+ *   starts an apiserver as most clusters run today, without either
  */
 export async function startKubeApiserver({
   binary,
@@ -172,6 +175,7 @@ export async function startKubeApiserver({
   timeoutMs = 120_000,
   keep = false,
   verbosity = 1,
+  coordinated = true,
 }) {
   if (!binary || !existsSync(binary)) throw new Error(`kube-apiserver binary not found: ${binary}`);
   if (haproxy && !existsSync('/usr/sbin/haproxy')) {
@@ -241,8 +245,12 @@ export async function startKubeApiserver({
         `--token-auth-file=${tokenFile}`,
         // Coordinated leader election (beta, off by default): without it the apiserver drops
         // Lease.spec.strategy and preferredHolder, which the mapping tests check we keep.
-        '--feature-gates=CoordinatedLeaderElection=true',
-        '--runtime-config=coordination.k8s.io/v1beta1=true',
+        ...(coordinated
+          ? [
+              '--feature-gates=CoordinatedLeaderElection=true',
+              '--runtime-config=coordination.k8s.io/v1beta1=true',
+            ]
+          : []),
         '--profiling=false',
         `--audit-policy-file=${auditPolicy}`,
         `--audit-log-path=${join(dir, `audit-${i}.log`)}`,

@@ -7,12 +7,15 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import {
   CoordinationV1Api,
+  CoordinationV1beta1Api,
   CoreV1Api,
   KubeConfig,
   RbacAuthorizationV1Api,
+  type V1beta1LeaseCandidate,
   type V1Lease,
 } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { httpJson } from '../env/etcd-cluster.mjs';
 import { waitFor } from '../support/wait.js';
 
 export function loadKubeConfig(path: string): KubeConfig {
@@ -30,6 +33,7 @@ export function adminClients() {
   return {
     core: kc.makeApiClient(CoreV1Api),
     coordination: kc.makeApiClient(CoordinationV1Api),
+    candidates: kc.makeApiClient(CoordinationV1beta1Api),
     rbac: kc.makeApiClient(RbacAuthorizationV1Api),
   };
 }
@@ -56,11 +60,23 @@ export async function ensureNamespace(name: string): Promise<void> {
 }
 
 /** A Role on leases with `verbs` in `namespace`, bound to `user`. */
-export async function grantLeaseVerbs(
+export function grantLeaseVerbs(
   namespace: string,
   user: string,
   verbs: string[],
   name = `leases-${verbs.join('-')}`,
+  resourceNames?: string[],
+): Promise<void> {
+  return grantVerbs(namespace, user, 'leases', verbs, name, resourceNames);
+}
+
+/** A Role on `resource` (of coordination.k8s.io) with `verbs` in `namespace`, bound to `user`. */
+export async function grantVerbs(
+  namespace: string,
+  user: string,
+  resource: 'leases' | 'leasecandidates',
+  verbs: string[],
+  name = `${resource}-${verbs.join('-')}`,
   resourceNames?: string[],
 ): Promise<void> {
   const { rbac } = adminClients();
@@ -71,7 +87,7 @@ export async function grantLeaseVerbs(
       rules: [
         {
           apiGroups: ['coordination.k8s.io'],
-          resources: ['leases'],
+          resources: [resource],
           verbs,
           ...(resourceNames === undefined ? {} : { resourceNames }),
         },
@@ -93,6 +109,45 @@ export async function readLease(namespace: string, name: string): Promise<V1Leas
   const { coordination } = adminClients();
   try {
     return await coordination.readNamespacedLease({ namespace, name });
+  } catch (error) {
+    if (statusCode(error) === 404) return null;
+    throw error;
+  }
+}
+
+/**
+ * One request as the admin with the raw JSON body (no client-node serialization: MicroTime
+ * fields keep their microseconds). Resolves the status and the parsed answer.
+ */
+export async function adminRequest(
+  method: string,
+  path: string,
+  body?: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: raw apiserver JSON, read by tests field by field
+): Promise<{ status: number; json: any }> {
+  const res = await httpJson(`${inject('kubeServer')}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body }),
+    tls: { ca: inject('kubeCaFile') },
+    headers: { authorization: `Bearer ${inject('kubeAdminToken')}` },
+    timeoutMs: 5_000,
+  });
+  return { status: res.status ?? 0, json: res.json };
+}
+
+/** A MicroTime (6 fractional digits) for `date`. */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/** The LeaseCandidate as the admin sees it, or null. */
+export async function readLeaseCandidate(
+  namespace: string,
+  name: string,
+): Promise<V1beta1LeaseCandidate | null> {
+  const { candidates } = adminClients();
+  try {
+    return await candidates.readNamespacedLeaseCandidate({ namespace, name });
   } catch (error) {
     if (statusCode(error) === 404) return null;
     throw error;
@@ -159,7 +214,13 @@ export function kubeConfigFor(server: string, token: string, caFile?: string): K
 // ---------------------------------------------------------------- client-go candidate
 
 export interface CandidateEvent {
-  readonly event: 'started' | 'new_leader' | 'started_leading' | 'stopped_leading' | 'exiting';
+  readonly event:
+    | 'started'
+    | 'candidate_ready'
+    | 'new_leader'
+    | 'started_leading'
+    | 'stopped_leading'
+    | 'exiting';
   readonly identity: string;
   /** Unix milliseconds (Go's time.Now()). */
   readonly t: number;
@@ -174,6 +235,12 @@ export interface CandidateOptions {
   readonly retryPeriodMs: number;
   readonly releaseOnCancel?: boolean;
   readonly kubeconfig?: string;
+  /** A coordinated candidate (KEP-4355): client-go's NewCandidate + Coordinated: true. */
+  readonly coordinated?: {
+    readonly binaryVersion: string;
+    readonly emulationVersion: string;
+    readonly strategy?: string;
+  };
 }
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
@@ -198,6 +265,16 @@ export class ClientGoCandidate {
       `--renew-deadline=${options.renewDeadlineMs}ms`,
       `--retry-period=${options.retryPeriodMs}ms`,
       `--release-on-cancel=${options.releaseOnCancel ?? true}`,
+      ...(options.coordinated === undefined
+        ? []
+        : [
+            '--coordinated',
+            `--binary-version=${options.coordinated.binaryVersion}`,
+            `--emulation-version=${options.coordinated.emulationVersion}`,
+            ...(options.coordinated.strategy === undefined
+              ? []
+              : [`--strategy=${options.coordinated.strategy}`]),
+          ]),
     ];
     // --pdeathsig: the kernel kills the candidate if the test runner dies.
     this.child = SETPRIV
@@ -367,4 +444,85 @@ export async function tcpProxy(target: string): Promise<{
       await closed;
     },
   };
+}
+
+// ---------------------------------------------------------------- an independent Lease observer
+
+export interface SeenLease {
+  readonly resourceVersion: string;
+  readonly holder: string;
+  readonly preferredHolder: string;
+  readonly strategy: string;
+  readonly leaseDurationSeconds: number;
+  readonly transitions: number;
+  /** The record's renewTime as written (µs since the epoch; 0 when absent). */
+  readonly renewTimeUs: number;
+  /** When the watch delivered it (performance.now()). */
+  readonly at: number;
+}
+
+/** Records every version of a Lease through client-node's own Watch (not our code). */
+export async function observeLease(
+  namespace: string,
+  name: string,
+): Promise<SeenLease[] & { stop(): void }> {
+  const { Watch } = await import('@kubernetes/client-node');
+  const seen: SeenLease[] = [];
+  const watch = new Watch(adminKubeConfig());
+  const controller = await watch.watch(
+    `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+    { fieldSelector: `metadata.name=${name}` },
+    (type: string, lease: V1Lease) => {
+      if (type !== 'ADDED' && type !== 'MODIFIED') return;
+      const spec = lease.spec;
+      const renewTime = spec?.renewTime as unknown;
+      seen.push({
+        resourceVersion: lease.metadata?.resourceVersion ?? '',
+        holder: spec?.holderIdentity ?? '',
+        preferredHolder: spec?.preferredHolder ?? '',
+        strategy: spec?.strategy ?? '',
+        leaseDurationSeconds: spec?.leaseDurationSeconds ?? 0,
+        transitions: spec?.leaseTransitions ?? 0,
+        renewTimeUs: microseconds(renewTime),
+        at: performance.now(),
+      });
+    },
+    () => undefined,
+  );
+  return Object.assign(seen, { stop: () => controller.abort() });
+}
+
+/** client-node parses MicroTime into a Date (ms); a string keeps the microseconds. */
+function microseconds(value: unknown): number {
+  if (value instanceof Date) return value.getTime() * 1000;
+  if (typeof value !== 'string') return 0;
+  const match = /\.(\d{1,9})/.exec(value);
+  const whole = Date.parse(value.replace(/\.\d+/, ''));
+  return whole * 1000 + Number((match?.[1] ?? '').padEnd(6, '0').slice(0, 6));
+}
+
+/**
+ * Never two holders, as the Lease's own versions show it: whenever the holder changes from one
+ * candidate to another (not through a release), the new holder's first version was written at or
+ * after the old holder's last renewal plus its lease duration (all timestamps come from clocks of
+ * this one machine). Returns the holder changes for further checks.
+ */
+export function expectSingleHolder(
+  seen: readonly SeenLease[],
+  expect: (value: unknown, message?: string) => { toBeGreaterThanOrEqual(n: number): void },
+): { from: string; to: string }[] {
+  const changes: { from: string; to: string }[] = [];
+  for (let i = 1; i < seen.length; i++) {
+    const prev = seen[i - 1]!;
+    const cur = seen[i]!;
+    if (cur.holder === prev.holder) continue;
+    changes.push({ from: prev.holder, to: cur.holder });
+    if (prev.holder === '' || cur.holder === '') continue;
+    const expiry = prev.renewTimeUs + prev.leaseDurationSeconds * 1_000_000;
+    expect(
+      cur.renewTimeUs,
+      `${prev.holder} → ${cur.holder}: ${JSON.stringify(seen.slice(Math.max(0, i - 3), i + 1))}`,
+    ).toBeGreaterThanOrEqual(expiry);
+  }
+  return changes;
 }

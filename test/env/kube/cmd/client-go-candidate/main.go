@@ -12,6 +12,18 @@
 // SIGTERM or SIGINT cancels the election; with --release-on-cancel the lease
 // is released (client-go's released form) before "exiting" is printed.
 // Like client-go's own components, the process exits after it stops leading.
+//
+// With --coordinated it is a coordinated candidate (KEP-4355) as kube-scheduler
+// and kube-controller-manager are with the CoordinatedLeaderElection gate:
+// leaderelection.NewCandidate keeps a LeaseCandidate named after the identity
+// (--binary-version, --emulation-version, --strategy) and the elector runs
+// with Coordinated: true, so it never takes the Lease itself and leads only
+// when the apiserver's controller names it. It prints
+//
+//	{"event":"candidate_ready","identity":"a","t":...}
+//
+// once the candidate's informer has synced. Like client-go, it leaves its
+// LeaseCandidate behind on exit (the apiserver collects it after 30 minutes).
 package main
 
 import (
@@ -25,6 +37,8 @@ import (
 	"syscall"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -54,6 +68,10 @@ func main() {
 	renewDeadline := flag.Duration("renew-deadline", 10*time.Second, "RenewDeadline")
 	retryPeriod := flag.Duration("retry-period", 2*time.Second, "RetryPeriod")
 	releaseOnCancel := flag.Bool("release-on-cancel", false, "release the Lease on SIGTERM/SIGINT")
+	coordinated := flag.Bool("coordinated", false, "coordinated leader election (a LeaseCandidate; never acquires)")
+	binaryVersion := flag.String("binary-version", "", "LeaseCandidate spec.binaryVersion (with --coordinated)")
+	emulationVersion := flag.String("emulation-version", "", "LeaseCandidate spec.emulationVersion (with --coordinated)")
+	strategy := flag.String("strategy", string(coordinationv1.OldestEmulationVersion), "LeaseCandidate spec.strategy (with --coordinated)")
 	flag.Parse()
 	if *kubeconfig == "" || *name == "" || *identity == "" {
 		fmt.Fprintln(os.Stderr, "client-go-candidate: --kubeconfig, --name and --identity are required")
@@ -89,6 +107,24 @@ func main() {
 	}()
 
 	id := *identity
+	if *coordinated {
+		clientset, err := kubernetes.NewForConfig(config)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "client-go-candidate: %v\n", err)
+			os.Exit(1)
+		}
+		candidate, synced, err := leaderelection.NewCandidate(
+			clientset, *namespace, id, *name, *binaryVersion, *emulationVersion,
+			coordinationv1.CoordinatedLeaseStrategy(*strategy),
+		)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "client-go-candidate: %v\n", err)
+			os.Exit(2)
+		}
+		go candidate.Run(ctx)
+		synced.WaitForCacheSync(ctx.Done())
+		emit("candidate_ready", map[string]any{"identity": id})
+	}
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   *leaseDuration,
@@ -96,6 +132,7 @@ func main() {
 		RetryPeriod:     *retryPeriod,
 		ReleaseOnCancel: *releaseOnCancel,
 		Name:            *name,
+		Coordinated:     *coordinated,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(context.Context) {
 				emit("started_leading", map[string]any{"identity": id})
