@@ -16,8 +16,16 @@ import { AttemptSchedule } from './attempt-schedule.js';
 import { BackendCalls, type Mode } from './backend-calls.js';
 import { CampaignHold } from './campaign-hold.js';
 import {
+  acquisitionOutcome,
+  holdAfterTerm,
+  paceFollower,
+  pollsAfterWatchDown,
+  renewalOutcome,
+  watchReaction,
+} from './campaign-rules.js';
+import {
   callDeadline,
-  isHealthy,
+  healthStatus,
   isTermValid,
   jitteredRetry,
   nextRenewAt,
@@ -37,7 +45,14 @@ import {
   heldTermOf,
   phaseOf,
 } from './elector-state.js';
-import type { ElectorEvents, ElectorPhase, LeaderInfo, Readiness, StopReason } from './events.js';
+import type {
+  ElectorEvents,
+  ElectorPhase,
+  HealthStatus,
+  LeaderInfo,
+  Readiness,
+  StopReason,
+} from './events.js';
 import { type LeaderElectorOptions, type Timings, validateElectorOptions } from './options.js';
 import { advertisePriority, type PriorityWatch } from './priority-watch.js';
 import { Term } from './term.js';
@@ -45,16 +60,8 @@ import { TermHandover, type TransferResult } from './term-handover.js';
 import { waitForLeadership } from './wait-for-leadership.js';
 import { WorkWaits } from './work-waits.js';
 
-/** After this many back-to-back immediate retries a follower falls back to its jittered poll. */
-const MAX_IMMEDIATE_RETRIES = 5;
-
 /** Default tolerance of {@link LeaderElector.healthz}, as Kubernetes components configure it. */
 export const DEFAULT_HEALTH_TOLERANCE_MS = 20_000;
-
-export interface HealthStatus {
-  readonly ok: boolean;
-  readonly message: string;
-}
 
 /**
  * Campaigns for one election and leads while it holds the lease.
@@ -200,17 +207,9 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
    * valid or not yet ended) but have not renewed for longer than `leaseDuration + toleranceMs`.
    */
   healthz(toleranceMs = DEFAULT_HEALTH_TOLERANCE_MS): HealthStatus {
-    const held = heldTermOf(this.#state);
+    const lastRenewAt = heldTermOf(this.#state)?.lastRenewAt ?? null;
     const now = this.#clock.now();
-    const lastRenewAt = held?.lastRenewAt ?? null;
-    if (isHealthy(held !== null, lastRenewAt, now, this.timings, toleranceMs)) {
-      return { ok: true, message: held !== null ? 'leading, renewing' : this.phase };
-    }
-    const since = Math.round(now - (lastRenewAt ?? now));
-    return {
-      ok: false,
-      message: `leader "${this.name}" has not renewed for ${since} ms (> leaseDuration ${this.timings.leaseDuration} ms + tolerance ${toleranceMs} ms)`,
-    };
+    return healthStatus(this.name, this.phase, lastRenewAt, now, this.timings, toleranceMs);
   }
 
   /**
@@ -481,18 +480,18 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   #onAcquired(observation: LeaseHeld<Fence>, now: number): void {
     const state = this.#state;
     const validUntil = termValidUntil(observation.sentAt, this.timings);
-    if (state.kind !== 'following' || state.hold !== null) {
-      // Won while stopping (the abort came too late for the backend): give it back.
-      void this.#release(observation.token);
-      return;
+    const following = state.kind === 'following' && state.hold === null ? state : null;
+    switch (acquisitionOutcome(following !== null, validUntil, now)) {
+      case 'give-back':
+        void this.#release(observation.token);
+        return;
+      case 'too-late':
+        this.#schedule.after(0);
+        return;
+      case 'start':
+        if (following !== null) this.#startTerm(following, observation, validUntil, now);
+        return;
     }
-    if (!isTermValid(validUntil, now)) {
-      // The answer came after the term would already have ended (slow backend or a pause).
-      // Campaign again at once: the next acquisition gets a new, higher token.
-      this.#schedule.after(0);
-      return;
-    }
-    this.#startTerm(state, observation, validUntil, now);
   }
 
   #onRenewed(
@@ -502,15 +501,16 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     now: number,
   ): void {
     const { term } = held;
-    if (observation.token !== term.token) {
-      this.#endTerm('lost');
-      this.#schedule.after(0);
-      return;
-    }
-    if (!isTermValid(term.validUntil, now)) {
-      // The term lapsed while the renewal was in flight; a term never comes back to life.
-      this.#endTerm('renew-deadline');
-      return;
+    switch (renewalOutcome(term.token, observation.token, term.validUntil, now)) {
+      case 'lost':
+        this.#endTerm('lost');
+        this.#schedule.after(0);
+        return;
+      case 'lapsed':
+        this.#endTerm('renew-deadline');
+        return;
+      case 'extended':
+        break;
     }
     term.extend(termValidUntil(observation.sentAt, this.timings));
     held.lastRenewAt = now;
@@ -531,21 +531,19 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     const state = this.#state;
     if (state.kind !== 'following') return;
     const plan = planFollower(observation, now, this.#watchUp, this.timings, this.#random());
-    switch (plan.action) {
+    const { step, immediateRetries } = paceFollower(plan, state.immediateRetries);
+    state.immediateRetries = immediateRetries;
+    switch (step.action) {
       case 'attempt-now':
-        if (state.immediateRetries++ < MAX_IMMEDIATE_RETRIES) {
-          this.#schedule.after(0);
-        } else {
-          state.immediateRetries = 0;
-          this.#schedulePoll();
-        }
+        this.#schedule.after(0);
+        return;
+      case 'poll':
+        this.#schedulePoll();
         return;
       case 'attempt-at':
-        state.immediateRetries = 0;
-        this.#schedule.at(plan.at, now);
+        this.#schedule.at(step.at, now);
         return;
       case 'wait-for-watch':
-        state.immediateRetries = 0;
         this.#schedule.cancel();
         return;
     }
@@ -656,10 +654,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     if (state.kind === 'stopping') {
       state.held = null;
     } else {
-      this.#follow({
-        pauseMs: reason === 'work-failed' || reason === 'resigned' ? this.timings.retryPeriod : 0,
-        transferring: reason === 'transferred',
-      });
+      this.#follow(holdAfterTerm(reason, this.timings));
     }
     this.#report.callback('onStoppedLeading', () => this.#options.onStoppedLeading?.(term, reason));
     this.#report.emit('stoppedLeading', term, reason);
@@ -676,25 +671,16 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
    * Becomes a follower: at once on `run()` (`after` null), or after a term ended, holding the
    * campaign (see CampaignHold) until it may campaign again.
    */
-  #follow(
-    after: {
-      readonly pauseMs: number;
-      readonly transferring: boolean;
-    } | null,
-  ): void {
+  #follow(after: { readonly pauseMs: number; readonly awaitingTransfer: boolean } | null): void {
     const since = this.#clock.now();
     let hold: CampaignHold | null = null;
     if (after !== null) {
-      hold = new CampaignHold(
-        this.#clock,
-        { pauseMs: after.pauseMs, awaitingTransfer: after.transferring },
-        () => {
-          const state = this.#state;
-          if (state.kind !== 'following' || state.hold !== hold) return;
-          state.hold = null;
-          this.#attempt();
-        },
-      );
+      hold = new CampaignHold(this.#clock, after, () => {
+        const state = this.#state;
+        if (state.kind !== 'following' || state.hold !== hold) return;
+        state.hold = null;
+        this.#attempt();
+      });
     }
     this.#setState({ kind: 'following', since, hold, immediateRetries: 0 });
   }
@@ -750,43 +736,47 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     const { kind } = this.#state;
     if (kind === 'idle' || kind === 'stopped') return;
     if (this.#expireTermIfDue()) return;
-    switch (event.type) {
-      case 'up':
+    const reaction = watchReaction(event, {
+      identity: this.identity,
+      leading: heldTermOf(this.#state) !== null,
+      busy: this.#calls.busy,
+    });
+    switch (reaction.action) {
+      case 'watch-up':
         this.#watchUp = true;
         return;
-      case 'down':
+      case 'watch-down':
         this.#watchUp = false;
-        if (event.error !== undefined) {
+        if (reaction.error !== undefined) {
           this.#report.error(
-            toLeaderElectError(event.error, ErrorCode.BackendUnavailable, 'watch failed'),
+            toLeaderElectError(reaction.error, ErrorCode.BackendUnavailable, 'watch failed'),
           );
         }
-        if (heldTermOf(this.#state) === null && !this.#schedule.timerPending && !this.#calls.busy) {
+        if (
+          pollsAfterWatchDown(
+            heldTermOf(this.#state) !== null,
+            this.#schedule.timerPending,
+            this.#calls.busy,
+          )
+        ) {
           this.#schedulePoll();
         }
         return;
-      case 'changed':
+      case 'attempt':
         this.#attempt();
         return;
-      case 'transfer-requested':
-        this.#handover.onRequest(event.to);
+      case 'hand-over':
+        this.#handover.onRequest(reaction.to);
         return;
-      case 'observed': {
-        const { observation } = event;
-        if (heldTermOf(this.#state) !== null) {
-          // Another holder (or a released record) while we lead: confirm with a renewal, which
-          // reveals the loss through its compare-and-swap. A stale watch event cannot end a term.
-          if (observation.holder !== this.identity) this.#attempt();
-          return;
-        }
-        if (this.#calls.busy) {
-          if (observation.holder === null) this.#calls.queue();
-          this.#observeLeader({ identity: observation.holder, token: observation.token });
-          return;
-        }
-        this.#onNotHeld(observation, this.#clock.now());
+      case 'note-leader':
+        if (reaction.retry) this.#calls.queue();
+        this.#observeLeader(reaction.leader);
         return;
-      }
+      case 'follow':
+        this.#onNotHeld(reaction.observation, this.#clock.now());
+        return;
+      case 'none':
+        return;
     }
   }
 
