@@ -21,7 +21,6 @@ import { sharedDefaultPolicy } from '../backend/resilience.js';
 import type { Clock } from '../clock.js';
 import { ErrorCode, LeaderElectError, toLeaderElectError } from '../errors.js';
 import type { MetricsRecorder } from '../observability/metrics.js';
-import { RefreshableTimer } from '../refreshable-timer.js';
 import { AttemptSchedule } from './attempt-schedule.js';
 import { BackendCalls, type Mode } from './backend-calls.js';
 import { CampaignHold } from './campaign-hold.js';
@@ -39,7 +38,6 @@ import {
   jitteredRetry,
   nextRenewAt,
   planFollower,
-  termCheckDelay,
   termValidUntil,
 } from './decisions.js';
 import type { ElectorReporter } from './elector-reporter.js';
@@ -50,11 +48,13 @@ import {
   heldTermOf,
   phaseOf,
 } from './elector-state.js';
-import type { LeaderInfo, Readiness, StopReason } from './events.js';
+import { ElectorStatus } from './elector-status.js';
+import type { StopReason } from './events.js';
+import { Leadership } from './leadership.js';
 import type { LeaderElectorOptions, Timings } from './options.js';
-import { advertisePriority, type PriorityWatch } from './priority-watch.js';
-import { Term } from './term.js';
-import { TermHandover, type TransferResult } from './term-handover.js';
+import { advertisePriority } from './priority-watch.js';
+import type { Term } from './term.js';
+import { stillHeld, TermHandover, type TransferResult } from './term-handover.js';
 import { WorkWaits } from './work-waits.js';
 
 /** What a campaign is made of: the elector's validated options and its parts. */
@@ -82,18 +82,16 @@ export class Campaign<Fence> {
   #state: ElectorState<Fence> = { kind: 'idle' };
   /** The next attempt: a follower's acquisition or a leader's renewal. */
   readonly #schedule: AttemptSchedule;
-  /** Ends a held term at its deadline if no renewal extended it (see #armTermTimer). */
-  readonly #termTimer: RefreshableTimer;
+  /** The term we hold: its work, its timer, its callbacks and events. */
+  readonly #leadership: Leadership<Fence>;
   readonly #calls: BackendCalls<Fence>;
   readonly #workWaits: WorkWaits;
   /** transfer(), resign() and transfer requests. */
   readonly #handover: TermHandover<Fence>;
   #watch: WatchHandle | null = null;
   #watchUp = false;
-  #lastLeader: LeaderInfo | undefined;
-  #readiness: Readiness = { ready: false, reason: 'not running', code: null };
-  /** While we lead with `priority` set: the lookout for a higher-priority candidate. */
-  #priorityWatch: PriorityWatch | null = null;
+  /** Who leads as last observed, and readiness. */
+  readonly #status: ElectorStatus<Fence>;
   /** Our advertisement (see LeaseBackend.advertise), while running. */
   #advertised: WatchHandle | null = null;
   #stopPromise: Promise<void> | null = null;
@@ -111,9 +109,20 @@ export class Campaign<Fence> {
     this.#random = options.random ?? Math.random;
     this.#metrics = setup.metrics;
     this.#report = setup.report;
+    this.#status = new ElectorStatus(this.#report, options);
     this.#schedule = new AttemptSchedule(clock, () => this.#attempt());
-    this.#termTimer = new RefreshableTimer(clock, () => this.#onTermTimer());
     this.#workWaits = new WorkWaits(clock, timings.stopGracePeriod);
+    this.#leadership = new Leadership({
+      identity,
+      name,
+      timings,
+      clock,
+      options,
+      metrics: this.#metrics,
+      report: this.#report,
+      workWaits: this.#workWaits,
+      onTermTimer: () => this.#onTermTimer(),
+    });
     this.#calls = new BackendCalls({
       backend: this.#backend,
       clock,
@@ -135,7 +144,7 @@ export class Campaign<Fence> {
       windDown: (held, why, then) => this.#windDownWork(held, why, then),
       endTerm: (reason) => this.#endTerm(reason),
       release: (token) => this.#release(token),
-      observeLeader: (leader) => this.#observeLeader(leader),
+      observeLeader: (leader) => this.#status.observeLeader(leader),
       transferDone: () => this.#transferDone(),
       reportError: (error) => this.#report.error(error),
     });
@@ -145,13 +154,9 @@ export class Campaign<Fence> {
     return this.#state;
   }
 
-  /** The leader as last observed (`undefined` before the first observation). */
-  get leader(): LeaderInfo | undefined {
-    return this.#lastLeader;
-  }
-
-  get readiness(): Readiness {
-    return this.#readiness;
+  /** Who leads as last observed, and readiness. */
+  get status(): ElectorStatus<Fence> {
+    return this.#status;
   }
 
   /**
@@ -168,7 +173,11 @@ export class Campaign<Fence> {
       this.#detachRunSignal = () => signal.removeEventListener('abort', onAbort);
     }
     this.#follow(null);
-    this.#setReadiness(false, `waiting for the first answer of ${this.#backend.description}`, null);
+    this.#status.setReadiness(
+      false,
+      `waiting for the first answer of ${this.#backend.description}`,
+      null,
+    );
     this.#advertise();
     this.#metrics.leaderStatus(false);
     if (typeof this.#backend.watch === 'function') {
@@ -223,7 +232,7 @@ export class Campaign<Fence> {
       onError: (error) => this.#report.error(error),
     });
     this.#advertised = started.advertised;
-    this.#priorityWatch = started.watch;
+    this.#leadership.lookout = started.watch;
   }
 
   /** The backend reported the outcome of our transfer: campaign again (as any follower). */
@@ -247,7 +256,9 @@ export class Campaign<Fence> {
     if (held === null) {
       this.#schedule.cancel();
       if (endedWork !== null && !(await this.#workWaits.wait(endedWork))) {
-        this.#report.error(this.#graceExceeded('not releasing: the term was already over'));
+        this.#report.error(
+          this.#leadership.graceExceeded('not releasing: the term was already over'),
+        );
       }
     } else {
       await this.#windDown(held);
@@ -259,7 +270,7 @@ export class Campaign<Fence> {
     this.#teardown();
     if (!wasIdle) await this.#closeBackend();
     this.#setState({ kind: 'stopped' });
-    this.#setReadiness(false, 'stopped', null);
+    this.#status.setReadiness(false, 'stopped', null);
     this.#report.emit('stopped');
     this.#resolveRun?.();
     this.#resolveRun = null;
@@ -279,12 +290,8 @@ export class Campaign<Fence> {
    * that nobody else starts while it winds down. Whether the term is still held and valid after.
    */
   async #windDownWork(held: HeldTerm<Fence>, why: string, then: string): Promise<boolean> {
-    const { term } = held;
-    term.abort(new LeaderElectError(ErrorCode.NotLeader, `term ${term.token} ended: ${why}`));
-    if (!(await this.#workWaits.wait(held.work))) {
-      this.#report.error(this.#graceExceeded(then));
-    }
-    return heldTermOf(this.#state) === held && isTermValid(term.validUntil, this.#clock.now());
+    await this.#leadership.windDown(held, why, then);
+    return stillHeld(this.#state, held, this.#clock.now());
   }
 
   // ---------------------------------------------------------------- attempts
@@ -340,7 +347,7 @@ export class Campaign<Fence> {
   ): void {
     if (this.#state.kind === 'stopped') return;
     const now = this.#clock.now();
-    if (!this.#readiness.ready) this.#setReadiness(true, 'the backend answers', null);
+    if (!this.#status.readiness.ready) this.#status.setReadiness(true, 'the backend answers', null);
     const held = this.#heldIfCurrent(mode, termAtStart);
     if (observation.kind === 'held') {
       this.#report.recovered();
@@ -399,13 +406,12 @@ export class Campaign<Fence> {
       case 'extended':
         break;
     }
-    term.extend(termValidUntil(observation.sentAt, this.#timings));
-    held.lastRenewAt = now;
-    // A pending term timer fires at the old validUntil at the latest and re-arms itself for the
-    // new one (validity only grows): renewals never touch it.
-    if (!this.#termTimer.pending) this.#armTermTimer(now);
-    if (this.#metrics.enabled) this.#metrics.renewLatency(now - startedAt, true);
-    if (this.#report.listens('renewed')) this.#report.emit('renewed', term, now - startedAt);
+    this.#leadership.extend(
+      held,
+      termValidUntil(observation.sentAt, this.#timings),
+      now,
+      now - startedAt,
+    );
     this.#schedule.at(nextRenewAt(startedAt, term.validUntil, this.#timings), now);
   }
 
@@ -413,7 +419,7 @@ export class Campaign<Fence> {
     if (heldTermOf(this.#state) !== null) return;
     // A record still naming us (a lapsed term of ours) is not a leader worth announcing.
     if (observation.holder !== this.#identity) {
-      this.#observeLeader({ identity: observation.holder, token: observation.token });
+      this.#status.observeLeader({ identity: observation.holder, token: observation.token });
     }
     const state = this.#state;
     if (state.kind !== 'following') return;
@@ -450,7 +456,7 @@ export class Campaign<Fence> {
       `${mode} of "${this.#name}" failed`,
     );
     this.#report.error(error);
-    this.#setReadiness(false, error.message, error.code);
+    this.#status.setReadiness(false, error.message, error.code);
     const held = this.#heldIfCurrent(mode, termAtStart);
     if (held !== null) {
       this.#metrics.renewLatency(now - startedAt, false);
@@ -469,54 +475,14 @@ export class Campaign<Fence> {
     validUntil: number,
     now: number,
   ): void {
-    const term = new Term<Fence>(
-      this.#identity,
-      observation.token,
-      now,
-      validUntil,
-      observation.fence,
-      this.#clock,
-    );
-    // The work's promise exists before onStartedLeading is called, so that a stop() from inside
-    // it waits for the real work.
-    let begin: (work: Promise<unknown>) => void = () => undefined;
-    const started = new Promise<unknown>((resolve) => {
-      begin = resolve;
+    const { held, begin } = this.#leadership.open(observation, validUntil, now, (failed) => {
+      if (this.#state.kind === 'leading' && this.#state.held === failed) this.#stepDown(failed);
     });
-    const held: HeldTerm<Fence> = {
-      term,
-      handingOver: false,
-      lastRenewAt: now,
-      localRequest: null,
-      work: started.then(
-        () => undefined,
-        (error: unknown) => {
-          if (term.signal.aborted && error === term.signal.reason) return;
-          this.#report.error(
-            toLeaderElectError(
-              error,
-              ErrorCode.CallbackFailed,
-              `onStartedLeading of "${this.#name}" failed`,
-            ),
-          );
-          if (this.#state.kind === 'leading' && this.#state.held === held) this.#stepDown(held);
-        },
-      ),
-    };
     this.#setState({ kind: 'leading', held });
-    this.#armTermTimer(now);
-    this.#metrics.leaderStatus(true);
-    this.#metrics.termStarted(term.token);
-    this.#metrics.timeToAcquire(now - following.since);
-    this.#observeLeader({ identity: this.#identity, token: term.token });
+    this.#leadership.started(held, now, now - following.since);
+    this.#status.observeLeader({ identity: this.#identity, token: held.term.token });
     this.#schedule.at(nextRenewAt(observation.sentAt, validUntil, this.#timings), now);
-    try {
-      begin(Promise.resolve(this.#options.onStartedLeading?.(term)));
-    } catch (error) {
-      begin(Promise.reject(error));
-    }
-    this.#report.emit('startedLeading', term);
-    this.#priorityWatch?.start();
+    begin();
   }
 
   /** Ends the held term: aborts its signal, stops renewing, calls onStoppedLeading. */
@@ -524,17 +490,9 @@ export class Campaign<Fence> {
     const state = this.#state;
     const held = heldTermOf(state);
     if (held === null) return;
-    const { term } = held;
-    term.abort(
-      new LeaderElectError(
-        ErrorCode.NotLeader,
-        `term ${term.token} of "${this.#name}" ended: ${reason}`,
-      ),
-    );
-    term.end();
-    this.#termTimer.clear();
+    this.#leadership.end(held, reason);
     this.#schedule.cancel();
-    this.#priorityWatch?.stop();
+    this.#leadership.stopLookout();
     this.#calls.abandon(new LeaderElectError(ErrorCode.NotLeader, 'term ended'));
     this.#metrics.leaderStatus(false);
     this.#metrics.termEnded(reason);
@@ -543,8 +501,7 @@ export class Campaign<Fence> {
     } else {
       this.#follow(holdAfterTerm(reason, this.#timings));
     }
-    this.#report.callback('onStoppedLeading', () => this.#options.onStoppedLeading?.(term, reason));
-    this.#report.emit('stoppedLeading', term, reason);
+    this.#leadership.ended(held.term, reason);
     if (state.kind !== 'stopping') this.#recampaign(held.work);
   }
 
@@ -599,22 +556,10 @@ export class Campaign<Fence> {
     return true;
   }
 
-  /**
-   * Arms the term timer for the held term's deadline, or for half a renewDeadline if that comes
-   * first: renewals keep moving the deadline, and a timer of that fixed delay (never later than
-   * the deadline) re-arms in place each time it fires early, so thousands of leading elections
-   * create no timer per renewal or per term check.
-   */
-  #armTermTimer(now: number): void {
-    const held = heldTermOf(this.#state);
-    if (held === null) return;
-    this.#termTimer.arm(termCheckDelay(held.term.validUntil, now, this.#timings));
-  }
-
+  /** The term timer fired: end the held term at its deadline, else check again. */
   #onTermTimer(): void {
-    if (heldTermOf(this.#state) !== null && !this.#expireTermIfDue()) {
-      this.#armTermTimer(this.#clock.now());
-    }
+    const held = heldTermOf(this.#state);
+    if (held !== null && !this.#expireTermIfDue()) this.#leadership.arm(held, this.#clock.now());
   }
 
   // ---------------------------------------------------------------- watch
@@ -657,7 +602,7 @@ export class Campaign<Fence> {
         return;
       case 'note-leader':
         if (reaction.retry) this.#calls.queue();
-        this.#observeLeader(reaction.leader);
+        this.#status.observeLeader(reaction.leader);
         return;
       case 'follow':
         this.#onNotHeld(reaction.observation, this.#clock.now());
@@ -669,28 +614,13 @@ export class Campaign<Fence> {
 
   // ---------------------------------------------------------------- helpers
 
-  #observeLeader(leader: LeaderInfo): void {
-    const last = this.#lastLeader;
-    if (last !== undefined && last.identity === leader.identity && last.token === leader.token)
-      return;
-    this.#lastLeader = leader;
-    this.#report.callback('onNewLeader', () => this.#options.onNewLeader?.(leader));
-    this.#report.emit('newLeader', leader);
-  }
-
   #schedulePoll(): void {
     this.#schedule.after(jitteredRetry(this.#timings.retryPeriod, this.#random()));
   }
 
   async #release(token: bigint): Promise<void> {
-    if (await this.#calls.release(token)) this.#observeLeader({ identity: null, token: null });
-  }
-
-  #graceExceeded(then: string): LeaderElectError {
-    return new LeaderElectError(
-      ErrorCode.CallbackFailed,
-      `onStartedLeading of "${this.#name}" did not finish within stopGracePeriod (${this.#timings.stopGracePeriod} ms) after term.signal aborted; ${then}`,
-    );
+    if (await this.#calls.release(token))
+      this.#status.observeLeader({ identity: null, token: null });
   }
 
   #stoppingError(): LeaderElectError {
@@ -698,12 +628,12 @@ export class Campaign<Fence> {
   }
 
   #teardown(): void {
-    this.#priorityWatch?.stop();
+    this.#leadership.stopLookout();
     this.#advertised?.close();
     this.#advertised = null;
     this.#workWaits.cancelAll();
     this.#schedule.dispose();
-    this.#termTimer.dispose();
+    this.#leadership.dispose();
     this.#leaveFollowing();
     this.#watch?.close();
     this.#watch = null;
@@ -718,13 +648,6 @@ export class Campaign<Fence> {
         toLeaderElectError(error, ErrorCode.BackendError, 'closing the backend failed'),
       );
     }
-  }
-
-  #setReadiness(ready: boolean, reason: string, code: string | null): void {
-    const last = this.#readiness;
-    if (last.ready === ready && last.reason === reason) return;
-    this.#readiness = { ready, reason, code };
-    if (this.#report.listens('readiness')) this.#report.emit('readiness', this.#readiness);
   }
 
   #setState(state: ElectorState<Fence>): void {

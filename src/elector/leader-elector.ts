@@ -93,12 +93,12 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
 
   /** Whether the elector can reach its backend now (see {@link Readiness}). */
   readiness(): Readiness {
-    return this.#campaign.readiness;
+    return this.#campaign.status.readiness;
   }
 
   /** The leader as last observed (`undefined` before the first observation). */
   get leader(): LeaderInfo | undefined {
-    return this.#campaign.leader;
+    return this.#campaign.status.leader;
   }
 
   /** One line with the identity, the timings and the safety margin they give. */
