@@ -45,15 +45,12 @@ export {
 export type {
   ElectorEvents,
   ElectorPhase,
+  HealthStatus,
   LeaderInfo,
   Readiness,
   StopReason,
 } from './elector/events.js';
-export {
-  DEFAULT_HEALTH_TOLERANCE_MS,
-  type HealthStatus,
-  LeaderElector,
-} from './elector/leader-elector.js';
+export { DEFAULT_HEALTH_TOLERANCE_MS, LeaderElector } from './elector/leader-elector.js';
 export {
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_RENEW_DEADLINE_MS,

@@ -1,5 +1,24 @@
+/**
+ * The record stores' lease backend, as an I/O shell: it reads and writes the store, reads the
+ * clocks, and asks the pure rules of client-go's algorithm (acquire-or-renew.ts) what to write.
+ * What it knows of its record between calls is a RecordView (record-view.ts); the store's watch
+ * becomes its push channels in record-watch.ts, the second half of a transfer is in
+ * record-transfer.ts.
+ */
 import type { Clock } from '../clock.js';
 import { ErrorCode, hasErrorCode, LeaderElectError } from '../errors.js';
+import {
+  acquisitionOf,
+  decideAttempt,
+  handOverTo,
+  heldBy,
+  isOurTerm,
+  mayTake,
+  observationAfterConflict,
+  type RecordRead,
+  releasedForm,
+  renewalOf,
+} from './acquire-or-renew.js';
 import type {
   AttemptRequest,
   BackendContext,
@@ -7,7 +26,6 @@ import type {
   ElectionTimings,
   InspectRequest,
   LeaseBackend,
-  LeaseNotHeld,
   LeaseStatus,
   Observation,
   ObserveListener,
@@ -18,26 +36,15 @@ import type {
   WatchHandle,
   WatchListener,
 } from './lease-backend.js';
-import {
-  formatMicroTime,
-  parseLeaseRecord,
-  RELEASED_LEASE_DURATION_MS,
-  withoutTransferRequest,
-} from './lease-record.js';
-import { recordExpiresAt } from './record-expiry.js';
+import { formatMicroTime, parseLeaseRecord } from './lease-record.js';
 import type { LeaseRecord, RecordStore, StoredRecord } from './record-store.js';
 import { awaitConfirmation, freeAfterHandOver } from './record-transfer.js';
+import { RecordView, type VersionedRecord } from './record-view.js';
+import { RecordWatches } from './record-watch.js';
 
 export interface RecordLeaseBackendOptions {
   /** Called when a renewal had to fall back from the cached record to get + update. */
   readonly onSlowPath?: () => void;
-}
-
-interface ObservedVersion {
-  readonly version: string;
-  /** Clock reading when we first saw this version. Expiry is measured from here. */
-  readonly at: number;
-  readonly record: LeaseRecord;
 }
 
 /**
@@ -56,17 +63,10 @@ interface ObservedVersion {
  */
 export class RecordLeaseBackend implements LeaseBackend {
   readonly description: string;
-  private observed: ObservedVersion | null = null;
-  /** Our last successful write, for the renewal fast path and release. */
-  private cached: { readonly version: string; readonly record: LeaseRecord } | null = null;
+  private readonly view = new RecordView();
+  /** The watches opened, when the store can watch. */
+  private readonly watches: RecordWatches | null = null;
   private closed = false;
-  /** Highest leaseTransitions seen for this lease, so a recreated record keeps tokens rising. */
-  private highestTransitions: number | null = null;
-  private readonly watches = new Set<WatchHandle>();
-  /** The elector's maxClockSkew (see record-expiry.ts), or null: remote times are not trusted. */
-  private maxClockSkewMs: number | null = null;
-  /** leaseTransitions of our own write in flight (see ownWrite). */
-  private writingTransitions: number | null = null;
   /**
    * Present only when the store can watch: the elector then follows the pushed records; without
    * it, followers poll every jittered retryPeriod.
@@ -93,34 +93,46 @@ export class RecordLeaseBackend implements LeaseBackend {
       this.candidates = (request) => candidates.call(store, name, request.signal);
     }
     if (store.watch !== undefined) {
-      this.watch = (listener, context) => this.openWatch(listener, context);
-      this.observe = (listener) => this.openObserver(listener);
+      const watches = new RecordWatches({
+        store,
+        name,
+        parse: (stored) => this.parse(stored),
+        view: this.view,
+      });
+      this.watches = watches;
+      this.watch = (listener, context) => {
+        this.assertOpen();
+        return watches.forElector(listener, context);
+      };
+      this.observe = (listener) => {
+        this.assertOpen();
+        return watches.forObserver(listener);
+      };
     }
   }
 
   configure(timings: ElectionTimings): void {
     this.store.configure?.(timings);
-    this.maxClockSkewMs = timings.maxClockSkewMs ?? null;
+    this.view.maxClockSkewMs = timings.maxClockSkewMs ?? null;
   }
 
   async attempt(request: AttemptRequest): Promise<Observation> {
     this.assertOpen();
     const { clock, identity, signal } = request;
-    const cached = this.cached;
+    const cached = this.view.lastWrite;
     if (
       request.mode === 'renew' &&
       cached !== null &&
-      cached.record.holderIdentity === identity &&
-      BigInt(cached.record.leaseTransitions) === request.token
+      isOurTerm(cached.record, identity, request.token)
     ) {
-      const next: LeaseRecord = {
-        ...withoutTransferRequest(cached.record),
-        leaseDurationMs: request.leaseDurationMs,
-        renewTime: formatMicroTime(clock.wallNow()),
-      };
+      const next = renewalOf(
+        cached.record,
+        request.leaseDurationMs,
+        formatMicroTime(clock.wallNow()),
+      );
       const sentAt = clock.now();
       try {
-        const stored = await this.ownWrite(next, () =>
+        const stored = await this.view.writing(next, () =>
           this.store.update(this.name, next, cached.version, signal),
         );
         return this.wrote(stored, next, sentAt, clock);
@@ -143,103 +155,49 @@ export class RecordLeaseBackend implements LeaseBackend {
    * watch event plus one write.
    */
   private directAcquisition(request: AttemptRequest): Promise<Observation> | null {
-    const observed = this.observed;
+    const observed = this.view.observed;
     if (request.mode !== 'acquire' || observed === null) return null;
     const { clock, identity, signal } = request;
     const { record, version } = observed;
-    const free =
-      record.holderIdentity === '' ||
-      record.holderIdentity === identity ||
-      this.expiresAt(observed, clock) <= clock.now();
-    if (!free) return null;
-    const wall = formatMicroTime(clock.wallNow());
-    const next: LeaseRecord = {
-      ...withoutTransferRequest(record),
-      holderIdentity: identity,
-      leaseDurationMs: request.leaseDurationMs,
-      acquireTime: wall,
-      renewTime: wall,
-      leaseTransitions: record.leaseTransitions + 1,
-    };
-    const sentAt = clock.now();
-    return this.ownWrite(next, () => this.store.update(this.name, next, version, signal)).then(
-      (stored) => this.wrote(stored, next, sentAt, clock),
-      (error: unknown) => {
-        if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
-        return this.observeAfterConflict(request);
-      },
+    if (!mayTake(record, identity, this.view.expiresAt(observed, clock), clock.now())) return null;
+    const next = acquisitionOf(
+      record,
+      identity,
+      request.leaseDurationMs,
+      formatMicroTime(clock.wallNow()),
     );
+    const sentAt = clock.now();
+    return this.view
+      .writing(next, () => this.store.update(this.name, next, version, signal))
+      .then(
+        (stored) => this.wrote(stored, next, sentAt, clock),
+        (error: unknown) => {
+          if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
+          return this.observeAfterConflict(request);
+        },
+      );
   }
 
   private async attemptSlow(request: AttemptRequest): Promise<Observation> {
-    const { clock, identity, signal } = request;
+    const { clock, signal } = request;
     const current = await this.store.get(this.name, signal);
     const readAt = clock.now();
     const wall = formatMicroTime(clock.wallNow());
-
-    if (current === null) {
-      this.observed = null;
-      if (request.mode === 'renew') {
-        // Someone deleted the record under our term: the term is over.
-        return { kind: 'not-held', holder: null, token: null, expiresAt: readAt };
-      }
-      const fresh: LeaseRecord = {
-        holderIdentity: identity,
-        leaseDurationMs: request.leaseDurationMs,
-        acquireTime: wall,
-        renewTime: wall,
-        // A record deleted by hand restarts above every token we have seen, not at 0.
-        leaseTransitions: this.highestTransitions === null ? 0 : this.highestTransitions + 1,
-      };
-      const sentAt = clock.now();
-      try {
-        const stored = await this.ownWrite(fresh, () =>
-          this.store.create(this.name, fresh, signal),
-        );
-        return this.wrote(stored, fresh, sentAt, clock);
-      } catch (error) {
-        if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
-        return this.observeAfterConflict(request);
-      }
-    }
-
-    const record = this.parse(current);
-    const observed = this.noteVersion(current.version, record, readAt);
-    const holder = record.holderIdentity;
-    const ours = holder === identity;
-    if (holder !== '' && !ours) {
-      const expiresAt = this.expiresAt(observed, clock);
-      if (request.mode === 'renew' || expiresAt > readAt) {
-        return notHeld(record, expiresAt);
-      }
-    }
-    if (request.mode === 'renew' && ours && BigInt(record.leaseTransitions) !== request.token) {
-      // The record names us but with another term's token: our term is over. Report it and let
-      // the elector campaign again, which starts a new term with a higher token.
-      return {
-        kind: 'not-held',
-        holder,
-        token: BigInt(record.leaseTransitions),
-        expiresAt: readAt,
-      };
-    }
-    if (request.mode === 'renew' && !ours) {
-      return notHeld(record, null);
-    }
-
-    const renewing = request.mode === 'renew';
-    const next: LeaseRecord = {
-      ...withoutTransferRequest(record),
-      holderIdentity: identity,
-      leaseDurationMs: request.leaseDurationMs,
-      acquireTime: renewing ? record.acquireTime : wall,
-      renewTime: wall,
-      leaseTransitions: renewing ? record.leaseTransitions : record.leaseTransitions + 1,
-    };
+    const decision = decideAttempt({
+      claim: request,
+      read: this.noteRead(current, readAt, clock),
+      readAt,
+      wall,
+      highestTransitions: this.view.highestTransitions,
+    });
+    if (decision.write === null) return decision.observation;
+    const next = decision.record;
     const sentAt = clock.now();
     try {
-      const stored = await this.ownWrite(next, () =>
-        this.store.update(this.name, next, current.version, signal),
+      const stored = await this.view.writing(next, () =>
+        current === null
+          ? this.store.create(this.name, next, signal)
+          : this.store.update(this.name, next, current.version, signal),
       );
       return this.wrote(stored, next, sentAt, clock);
     } catch (error) {
@@ -253,22 +211,18 @@ export class RecordLeaseBackend implements LeaseBackend {
     const { clock, signal, identity } = request;
     const current = await this.store.get(this.name, signal);
     const readAt = clock.now();
+    return observationAfterConflict(this.noteRead(current, readAt, clock), identity, readAt);
+  }
+
+  /** The record as read at `readAt` (null: none), noted in the view, with its expiry on `clock`. */
+  private noteRead(current: StoredRecord | null, readAt: number, clock: Clock): RecordRead | null {
     if (current === null) {
-      this.observed = null;
-      return { kind: 'not-held', holder: null, token: null, expiresAt: readAt };
+      this.view.forgetObserved();
+      return null;
     }
     const record = this.parse(current);
-    const observed = this.noteVersion(current.version, record, readAt);
-    if (record.holderIdentity === '' || record.holderIdentity === identity) {
-      // Free, or a write of ours whose answer we lost: try again at once.
-      return {
-        kind: 'not-held',
-        holder: record.holderIdentity === '' ? null : record.holderIdentity,
-        token: BigInt(record.leaseTransitions),
-        expiresAt: readAt,
-      };
-    }
-    return notHeld(record, this.expiresAt(observed, clock));
+    const observed = this.view.note(current.version, record, readAt);
+    return { record, expiresAt: this.view.expiresAt(observed, clock) };
   }
 
   async inspect(request: InspectRequest): Promise<LeaseStatus> {
@@ -304,38 +258,25 @@ export class RecordLeaseBackend implements LeaseBackend {
   async transfer(request: TransferRequest): Promise<TransferOutcome> {
     this.assertOpen();
     const { clock, identity, signal, successor, token } = request;
-    let target = this.cached;
+    let target = this.view.lastWrite;
     for (let attempt = 0; ; attempt++) {
-      if (
-        target === null ||
-        target.record.holderIdentity !== identity ||
-        BigInt(target.record.leaseTransitions) !== token
-      ) {
+      if (target === null || !isOurTerm(target.record, identity, token)) {
         throw new LeaderElectError(
           ErrorCode.NotLeader,
           `${this.description}: term ${token} is no longer ours; nothing to hand over`,
         );
       }
-      const wall = formatMicroTime(clock.wallNow());
-      const handOver: LeaseRecord = {
-        ...withoutTransferRequest(target.record),
-        holderIdentity: successor,
-        acquireTime: wall,
-        renewTime: wall,
-        leaseTransitions: target.record.leaseTransitions + 1,
-      };
+      const handOver = handOverTo(target.record, successor, formatMicroTime(clock.wallNow()));
       let stored: StoredRecord;
       try {
         stored = await this.store.update(this.name, handOver, target.version, signal);
       } catch (error) {
         if (!hasErrorCode(error, ErrorCode.Conflict) || attempt > 0) throw error;
-        const current = await this.store.get(this.name, signal);
-        target =
-          current === null ? null : { version: current.version, record: this.parse(current) };
+        target = this.versioned(await this.store.get(this.name, signal));
         continue;
       }
-      this.cached = null;
-      this.noteVersion(stored.version, handOver, clock.now());
+      this.view.forgetWrite();
+      this.view.note(stored.version, handOver, clock.now());
       const site = {
         store: this.store,
         name: this.name,
@@ -384,214 +325,45 @@ export class RecordLeaseBackend implements LeaseBackend {
   async release(request: ReleaseRequest): Promise<void> {
     if (this.closed) return;
     const { clock, identity, signal, token } = request;
-    let target: { version: string; record: LeaseRecord } | null = this.cached;
+    let target = this.view.lastWrite;
     for (let attempt = 0; attempt < 2; attempt++) {
-      if (
-        target === null ||
-        target.record.holderIdentity !== identity ||
-        BigInt(target.record.leaseTransitions) !== token
-      ) {
-        return;
-      }
-      const wall = formatMicroTime(clock.wallNow());
-      const released: LeaseRecord = {
-        ...withoutTransferRequest(target.record),
-        holderIdentity: '',
-        leaseDurationMs: RELEASED_LEASE_DURATION_MS,
-        acquireTime: wall,
-        renewTime: wall,
-      };
+      if (target === null || !isOurTerm(target.record, identity, token)) return;
+      const released = releasedForm(target.record, formatMicroTime(clock.wallNow()));
       try {
         await this.store.update(this.name, released, target.version, signal);
-        this.cached = null;
+        this.view.forgetWrite();
         return;
       } catch (error) {
         if (!hasErrorCode(error, ErrorCode.Conflict)) throw error;
-        const current = await this.store.get(this.name, signal);
-        target =
-          current === null ? null : { version: current.version, record: this.parse(current) };
+        target = this.versioned(await this.store.get(this.name, signal));
       }
     }
-  }
-
-  /** Every version of the record as `leader` events: its holder and token, as stored. */
-  private openObserver(listener: ObserveListener): WatchHandle {
-    this.assertOpen();
-    const watch = this.store.watch;
-    if (watch === undefined) {
-      throw new LeaderElectError(
-        ErrorCode.InvalidOption,
-        `${this.store.description} does not support watches`,
-      );
-    }
-    const inner = watch.call(this.store, this.name, (event) => {
-      if (event.type !== 'record') {
-        listener(event);
-        return;
-      }
-      if (event.record === null) {
-        listener({ type: 'leader', holder: null, token: null });
-        return;
-      }
-      let record: LeaseRecord;
-      try {
-        record = this.parse(event.record);
-      } catch (error) {
-        // Never "nobody leads" for data we cannot read: the observer reads (and reports) it.
-        listener({ type: 'down', error });
-        return;
-      }
-      listener(
-        record.holderIdentity === ''
-          ? { type: 'leader', holder: null, token: null }
-          : {
-              type: 'leader',
-              holder: record.holderIdentity,
-              token: BigInt(record.leaseTransitions),
-            },
-      );
-    });
-    const handle: WatchHandle = {
-      close: () => {
-        if (this.watches.delete(handle)) inner.close();
-      },
-    };
-    this.watches.add(handle);
-    return handle;
-  }
-
-  private openWatch(listener: WatchListener, context: BackendContext): WatchHandle {
-    this.assertOpen();
-    const watch = this.store.watch;
-    if (watch === undefined) {
-      throw new LeaderElectError(
-        ErrorCode.InvalidOption,
-        `${this.store.description} does not support watches`,
-      );
-    }
-    const inner = watch.call(this.store, this.name, (event) => {
-      if (event.type !== 'record') {
-        listener(event);
-        return;
-      }
-      const now = context.clock.now();
-      if (event.record === null) {
-        this.observed = null;
-        listener({
-          type: 'observed',
-          observation: { kind: 'not-held', holder: null, token: null, expiresAt: now },
-        });
-        return;
-      }
-      let record: LeaseRecord;
-      try {
-        record = this.parse(event.record);
-      } catch {
-        // Corrupt data is reported by the next attempt, which the elector makes on 'changed'.
-        listener({ type: 'changed' });
-        return;
-      }
-      const observed = this.noteVersion(event.record.version, record, now);
-      if (record.holderIdentity === context.identity && record.transferTo !== undefined) {
-        listener({ type: 'transfer-requested', to: record.transferTo });
-      }
-      if (record.holderIdentity === context.identity) {
-        // A record naming us that is newer than any term of ours: a leader handed the lease to
-        // us (see transfer). Attempt now: the acquisition confirms it with a term of our own.
-        const ours = this.cached;
-        const handedToUs =
-          record.leaseTransitions !== this.writingTransitions &&
-          (ours === null || record.leaseTransitions > ours.record.leaseTransitions);
-        if (handedToUs) listener({ type: 'changed' });
-        return;
-      }
-      if (record.holderIdentity === '') {
-        listener({
-          type: 'observed',
-          observation: { kind: 'not-held', holder: null, token: null, expiresAt: now },
-        });
-        return;
-      }
-      listener({
-        type: 'observed',
-        observation: notHeld(record, this.expiresAt(observed, context.clock)),
-      });
-    });
-    const handle: WatchHandle = {
-      close: () => {
-        if (this.watches.delete(handle)) inner.close();
-      },
-    };
-    this.watches.add(handle);
-    return handle;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const handle of [...this.watches]) handle.close();
-    this.cached = null;
-    this.observed = null;
+    this.watches?.closeAll();
+    this.view.clear();
   }
 
+  /** Our write of `record` (sent at `sentAt`) went through: it is the term's proof. */
   private wrote(
     stored: StoredRecord,
     record: LeaseRecord,
     sentAt: number,
     clock: Clock,
   ): Observation {
-    this.cached = { version: stored.version, record };
-    this.noteVersion(stored.version, record, clock.now());
-    return {
-      kind: 'held',
-      token: BigInt(record.leaseTransitions),
-      sentAt,
-      leaseDurationMs: record.leaseDurationMs,
-      fence: undefined,
-    };
+    this.view.wrote(stored, record, clock.now());
+    return heldBy(record, sentAt);
   }
 
-  /** When the foreign record `observed` expires on `clock` (see record-expiry.ts). */
-  private expiresAt(observed: ObservedVersion, clock: Clock): number {
-    const skew = this.maxClockSkewMs;
-    if (skew === null) return observed.at + observed.record.leaseDurationMs;
-    const renewed = Date.parse(observed.record.renewTime);
-    return recordExpiresAt({
-      observedAt: observed.at,
-      leaseDurationMs: observed.record.leaseDurationMs,
-      renewTimeWallMs: Number.isFinite(renewed) ? renewed : null,
-      wallNowMs: clock.wallNow().getTime(),
-      now: clock.now(),
-      maxClockSkewMs: skew,
-    });
-  }
-
-  private noteVersion(version: string, record: LeaseRecord, at: number): ObservedVersion {
-    if (this.highestTransitions === null || record.leaseTransitions > this.highestTransitions) {
-      this.highestTransitions = record.leaseTransitions;
-    }
-    if (this.observed?.version === version) return this.observed;
-    this.observed = { version, at, record };
-    return this.observed;
+  /** The record as read (null: none), parsed, with its version. */
+  private versioned(current: StoredRecord | null): VersionedRecord | null {
+    return current === null ? null : { version: current.version, record: this.parse(current) };
   }
 
   private parse(stored: StoredRecord): LeaseRecord {
     return parseLeaseRecord(stored.data, `${this.description} (version ${stored.version})`);
-  }
-
-  /**
-   * One of our own writes (an acquisition or a renewal). While it is in flight its watch event
-   * may arrive before its answer: it must not look like a hand-over to us (see openWatch).
-   */
-  private async ownWrite(
-    record: LeaseRecord,
-    write: () => Promise<StoredRecord>,
-  ): Promise<StoredRecord> {
-    this.writingTransitions = record.leaseTransitions;
-    try {
-      return await write();
-    } finally {
-      this.writingTransitions = null;
-    }
   }
 
   private assertOpen(): void {
@@ -599,15 +371,6 @@ export class RecordLeaseBackend implements LeaseBackend {
       throw new LeaderElectError(ErrorCode.Stopped, `${this.description}: backend is closed`);
     }
   }
-}
-
-function notHeld(record: LeaseRecord, expiresAt: number | null): LeaseNotHeld {
-  return {
-    kind: 'not-held',
-    holder: record.holderIdentity === '' ? null : record.holderIdentity,
-    token: BigInt(record.leaseTransitions),
-    expiresAt,
-  };
 }
 
 function isRetryable(error: unknown): boolean {

@@ -6,8 +6,9 @@
 import { onAbort, scopedSignal } from '../abort.js';
 import type { TimerHandle } from '../clock.js';
 import { ErrorCode, hasErrorCode, LeaderElectError } from '../errors.js';
+import { releasedForm } from './acquire-or-renew.js';
 import type { TransferOutcome, TransferRequest, WatchHandle } from './lease-backend.js';
-import { formatMicroTime, RELEASED_LEASE_DURATION_MS } from './lease-record.js';
+import { formatMicroTime } from './lease-record.js';
 import type { LeaseRecord, RecordStore, StoredRecord } from './record-store.js';
 
 /** The record a transfer concerns. */
@@ -86,14 +87,7 @@ export async function freeAfterHandOver(
   description: string,
 ): Promise<TransferOutcome> {
   const { clock, successor, confirmWithinMs } = request;
-  const wall = formatMicroTime(clock.wallNow());
-  const released: LeaseRecord = {
-    ...handOver,
-    holderIdentity: '',
-    leaseDurationMs: RELEASED_LEASE_DURATION_MS,
-    acquireTime: wall,
-    renewTime: wall,
-  };
+  const released = releasedForm(handOver, formatMicroTime(clock.wallNow()));
   const scope = scopedSignal(undefined, {
     ms: confirmWithinMs,
     clock,

@@ -5,6 +5,7 @@
  */
 import type { LeaseNotHeld } from '../backend/lease-backend.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
+import type { ElectorPhase, HealthStatus } from './events.js';
 import {
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_RENEW_DEADLINE_MS,
@@ -201,6 +202,29 @@ export function isHealthy(
 ): boolean {
   if (!leading || lastRenewAt === null) return true;
   return now - lastRenewAt <= timings.leaseDuration + toleranceMs;
+}
+
+/**
+ * The health check's answer (see LeaderElector.healthz): `lastRenewAt` is the last renewal of the
+ * term held (null: none is held), `phase` the elector's, for the message.
+ */
+export function healthStatus(
+  name: string,
+  phase: ElectorPhase,
+  lastRenewAt: number | null,
+  now: number,
+  timings: Timings,
+  toleranceMs: number,
+): HealthStatus {
+  const leading = lastRenewAt !== null;
+  if (isHealthy(leading, lastRenewAt, now, timings, toleranceMs)) {
+    return { ok: true, message: leading ? 'leading, renewing' : phase };
+  }
+  const since = Math.round(now - (lastRenewAt ?? now));
+  return {
+    ok: false,
+    message: `leader "${name}" has not renewed for ${since} ms (> leaseDuration ${timings.leaseDuration} ms + tolerance ${toleranceMs} ms)`,
+  };
 }
 
 /** A candidate as the leader saw it advertised (see LeaseBackend.candidates). */

@@ -79,6 +79,11 @@ export class ElectorReporter<Fence> {
     this.#lastErrorKey = null;
   }
 
+  /** Whether anyone listens to `event` (to skip building an event nobody receives). */
+  listens(event: keyof Events<Fence>): boolean {
+    return this.#emitter.listenerCount(event) > 0;
+  }
+
   /** Emits to user listeners; a throwing listener is reported, never propagated. */
   emit<E extends Exclude<keyof Events<Fence>, 'error'>>(event: E, ...args: Args<Fence, E>): void {
     try {

@@ -40,6 +40,11 @@ export interface Readiness {
   readonly code: string | null;
 }
 
+export interface HealthStatus {
+  readonly ok: boolean;
+  readonly message: string;
+}
+
 /** Typed events (eventemitter3). They mirror the callbacks and are emitted after them. */
 export interface ElectorEvents<Fence = undefined> {
   startedLeading: [term: Term<Fence>];

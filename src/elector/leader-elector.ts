@@ -1,60 +1,25 @@
 import { EventEmitter } from 'eventemitter3';
-import type {
-  LeaseBackend,
-  LeaseHeld,
-  LeaseNotHeld,
-  Observation,
-  WatchEvent,
-  WatchHandle,
-} from '../backend/lease-backend.js';
-import { sharedDefaultPolicy } from '../backend/resilience.js';
 import { type Clock, systemClock } from '../clock.js';
-import { ErrorCode, LeaderElectError, toLeaderElectError } from '../errors.js';
+import { ErrorCode, LeaderElectError } from '../errors.js';
 import { MetricsRecorder } from '../observability/metrics.js';
-import { RefreshableTimer } from '../refreshable-timer.js';
-import { AttemptSchedule } from './attempt-schedule.js';
-import { BackendCalls, type Mode } from './backend-calls.js';
-import { CampaignHold } from './campaign-hold.js';
+import { Campaign } from './campaign.js';
 import {
-  callDeadline,
-  isHealthy,
-  isTermValid,
-  jitteredRetry,
-  nextRenewAt,
-  planFollower,
+  healthStatus,
   resolveMaxClockSkew,
   resolveTimings,
   safetyMargin,
-  termCheckDelay,
-  termValidUntil,
   toleratedRateSkew,
 } from './decisions.js';
 import { ElectorReporter } from './elector-reporter.js';
-import {
-  type ElectorState,
-  type Following,
-  type HeldTerm,
-  heldTermOf,
-  phaseOf,
-} from './elector-state.js';
-import type { ElectorEvents, ElectorPhase, LeaderInfo, Readiness, StopReason } from './events.js';
+import { heldTermOf, phaseOf } from './elector-state.js';
+import type { ElectorEvents, ElectorPhase, HealthStatus, LeaderInfo, Readiness } from './events.js';
 import { type LeaderElectorOptions, type Timings, validateElectorOptions } from './options.js';
-import { advertisePriority, type PriorityWatch } from './priority-watch.js';
-import { Term } from './term.js';
-import { TermHandover, type TransferResult } from './term-handover.js';
+import type { Term } from './term.js';
+import type { TransferResult } from './term-handover.js';
 import { waitForLeadership } from './wait-for-leadership.js';
-import { WorkWaits } from './work-waits.js';
-
-/** After this many back-to-back immediate retries a follower falls back to its jittered poll. */
-const MAX_IMMEDIATE_RETRIES = 5;
 
 /** Default tolerance of {@link LeaderElector.healthz}, as Kubernetes components configure it. */
 export const DEFAULT_HEALTH_TOLERANCE_MS = 20_000;
-
-export interface HealthStatus {
-  readonly ok: boolean;
-  readonly message: string;
-}
 
 /**
  * Campaigns for one election and leads while it holds the lease.
@@ -80,33 +45,9 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
   /** Validated timings in milliseconds. */
   readonly timings: Timings;
 
-  readonly #options: LeaderElectorOptions<Fence>;
-  readonly #backend: LeaseBackend<Fence>;
   readonly #clock: Clock;
-  readonly #random: () => number;
-  readonly #metrics: MetricsRecorder;
-  readonly #report: ElectorReporter<Fence>;
-
-  #state: ElectorState<Fence> = { kind: 'idle' };
-  /** The next attempt: a follower's acquisition or a leader's renewal. */
-  readonly #schedule: AttemptSchedule;
-  /** Ends a held term at its deadline if no renewal extended it (see #armTermTimer). */
-  readonly #termTimer: RefreshableTimer;
-  readonly #calls: BackendCalls<Fence>;
-  readonly #workWaits: WorkWaits;
-  /** transfer(), resign() and transfer requests. */
-  readonly #handover: TermHandover<Fence>;
-  #watch: WatchHandle | null = null;
-  #watchUp = false;
-  #lastLeader: LeaderInfo | undefined;
-  #readiness: Readiness = { ready: false, reason: 'not running', code: null };
-  /** While we lead with `priority` set: the lookout for a higher-priority candidate. */
-  #priorityWatch: PriorityWatch | null = null;
-  /** Our advertisement (see LeaseBackend.advertise), while running. */
-  #advertised: WatchHandle | null = null;
-  #stopPromise: Promise<void> | null = null;
-  #resolveRun: (() => void) | null = null;
-  #detachRunSignal: (() => void) | null = null;
+  /** The state machine; this class is its public face. */
+  readonly #campaign: Campaign<Fence>;
 
   constructor(options: LeaderElectorOptions<Fence>) {
     super();
@@ -122,45 +63,21 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     });
     this.identity = identity;
     this.name = options.name ?? options.backend.name ?? options.backend.description;
-    this.#options = options;
-    this.#backend = options.backend;
     this.#clock = options.clock ?? systemClock;
-    this.#random = options.random ?? Math.random;
-    this.#metrics = MetricsRecorder.for(options.metrics, this.name);
-    this.#report = new ElectorReporter(this, this.name);
-    this.#schedule = new AttemptSchedule(this.#clock, () => this.#attempt());
-    this.#termTimer = new RefreshableTimer(this.#clock, () => this.#onTermTimer());
-    this.#workWaits = new WorkWaits(this.#clock, this.timings.stopGracePeriod);
-    this.#calls = new BackendCalls({
-      backend: this.#backend,
-      clock: this.#clock,
-      policy: options.policy ?? sharedDefaultPolicy(),
-      identity,
-      name: this.name,
-      timings: this.timings,
-      reporter: this.#report,
-      onSlowPath: this.#metrics.slowPath,
-    });
-    this.#handover = new TermHandover({
+    this.#campaign = new Campaign({
+      options,
       identity,
       name: this.name,
       timings: this.timings,
       clock: this.#clock,
-      backend: this.#backend,
-      honourTransferRequests: options.honourTransferRequests !== false,
-      state: () => this.#state,
-      windDown: (held, why, then) => this.#windDownWork(held, why, then),
-      endTerm: (reason) => this.#endTerm(reason),
-      release: (token) => this.#release(token),
-      observeLeader: (leader) => this.#observeLeader(leader),
-      transferDone: () => this.#transferDone(),
-      reportError: (error) => this.#report.error(error),
+      metrics: MetricsRecorder.for(options.metrics, this.name),
+      report: new ElectorReporter(this, this.name),
     });
   }
 
   /** Current phase: `idle`, `follower`, `leader`, `stopping` or `stopped`. */
   get phase(): ElectorPhase {
-    return phaseOf(this.#state);
+    return phaseOf(this.#campaign.state);
   }
 
   /** True while we hold a valid term, computed from the clock on every call. */
@@ -170,18 +87,18 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
 
   /** The current term while it is valid, else `null`. */
   currentTerm(): Term<Fence> | null {
-    const term = heldTermOf(this.#state)?.term ?? null;
+    const term = heldTermOf(this.#campaign.state)?.term ?? null;
     return term?.isValid() ? term : null;
   }
 
   /** Whether the elector can reach its backend now (see {@link Readiness}). */
   readiness(): Readiness {
-    return this.#readiness;
+    return this.#campaign.status.readiness;
   }
 
   /** The leader as last observed (`undefined` before the first observation). */
   get leader(): LeaderInfo | undefined {
-    return this.#lastLeader;
+    return this.#campaign.status.leader;
   }
 
   /** One line with the identity, the timings and the safety margin they give. */
@@ -200,17 +117,9 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
    * valid or not yet ended) but have not renewed for longer than `leaseDuration + toleranceMs`.
    */
   healthz(toleranceMs = DEFAULT_HEALTH_TOLERANCE_MS): HealthStatus {
-    const held = heldTermOf(this.#state);
+    const lastRenewAt = heldTermOf(this.#campaign.state)?.lastRenewAt ?? null;
     const now = this.#clock.now();
-    const lastRenewAt = held?.lastRenewAt ?? null;
-    if (isHealthy(held !== null, lastRenewAt, now, this.timings, toleranceMs)) {
-      return { ok: true, message: held !== null ? 'leading, renewing' : this.phase };
-    }
-    const since = Math.round(now - (lastRenewAt ?? now));
-    return {
-      ok: false,
-      message: `leader "${this.name}" has not renewed for ${since} ms (> leaseDuration ${this.timings.leaseDuration} ms + tolerance ${toleranceMs} ms)`,
-    };
+    return healthStatus(this.name, this.phase, lastRenewAt, now, this.timings, toleranceMs);
   }
 
   /**
@@ -220,7 +129,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
    * @throws `LE_ALREADY_RUNNING` when called twice, `LE_STOPPED` after a stop.
    */
   run(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
-    const { kind } = this.#state;
+    const { kind } = this.#campaign.state;
     if (kind === 'stopped' || kind === 'stopping') {
       throw new LeaderElectError(
         ErrorCode.Stopped,
@@ -233,35 +142,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
         `elector "${this.name}" is already running (phase ${this.phase}); run() may be called once`,
       );
     }
-    const done = new Promise<void>((resolve) => {
-      this.#resolveRun = resolve;
-    });
-    const { signal } = options;
-    if (signal !== undefined) {
-      const onAbort = () => void this.stop();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.#detachRunSignal = () => signal.removeEventListener('abort', onAbort);
-    }
-    this.#follow(null);
-    this.#setReadiness(false, `waiting for the first answer of ${this.#backend.description}`, null);
-    this.#advertise();
-    this.#metrics.leaderStatus(false);
-    if (typeof this.#backend.watch === 'function') {
-      try {
-        this.#watch = this.#backend.watch((event) => this.#onWatch(event), {
-          clock: this.#clock,
-          identity: this.identity,
-        });
-      } catch (error) {
-        this.#report.error(toLeaderElectError(error, ErrorCode.BackendError, 'watch failed'));
-      }
-    }
-    if (signal?.aborted) {
-      void this.stop();
-    } else {
-      this.#attempt();
-    }
-    return done;
+    return this.#campaign.run(options.signal);
   }
 
   /**
@@ -293,7 +174,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
     identity: string,
     options: { readonly signal?: AbortSignal } = {},
   ): Promise<TransferResult> {
-    return this.#handover.transfer(identity, options.signal);
+    return this.#campaign.transfer(identity, options.signal);
   }
 
   /**
@@ -308,31 +189,7 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
    * resignation already under way, or the term ended otherwise while its work wound down.
    */
   resign(options: { readonly term?: Term<Fence> } = {}): Promise<boolean> {
-    return this.#handover.resign(options.term);
-  }
-
-  /** With `priority`: advertise ourselves, and while leading look out for a higher priority. */
-  #advertise(): void {
-    const { priority } = this.#options;
-    if (priority === undefined) return;
-    const started = advertisePriority({
-      backend: this.#backend,
-      clock: this.#clock,
-      identity: this.identity,
-      priority,
-      windowMs: this.#options.priorityWindow ?? this.timings.leaseDuration,
-      timings: this.timings,
-      handOver: (identity) => this.transfer(identity),
-      onError: (error) => this.#report.error(error),
-    });
-    this.#advertised = started.advertised;
-    this.#priorityWatch = started.watch;
-  }
-
-  /** The backend reported the outcome of our transfer: campaign again (as any follower). */
-  #transferDone(): void {
-    const state = this.#state;
-    if (state.kind === 'following') state.hold?.transferDone();
+    return this.#campaign.resign(options.term);
   }
 
   /**
@@ -342,518 +199,6 @@ export class LeaderElector<Fence = undefined> extends EventEmitter<ElectorEvents
    * no timers, no watch, no backend call in flight. Idempotent.
    */
   stop(): Promise<void> {
-    this.#stopPromise ??= this.#stop();
-    return this.#stopPromise;
-  }
-
-  /**
-   * `endedWork`: a one-shot elector stops after its term ended by a loss; it waits for that
-   * term's work (bounded by stopGracePeriod) before it resolves run().
-   */
-  async #stop(endedWork: Promise<void> | null = null): Promise<void> {
-    const state = this.#state;
-    const wasIdle = state.kind === 'idle';
-    const held = heldTermOf(state);
-    this.#leaveFollowing();
-    this.#setState({ kind: 'stopping', held });
-    this.#detachRunSignal?.();
-    this.#detachRunSignal = null;
-    if (held === null) {
-      this.#schedule.cancel();
-      if (endedWork !== null && !(await this.#workWaits.wait(endedWork))) {
-        this.#report.error(this.#graceExceeded('not releasing: the term was already over'));
-      }
-    } else {
-      await this.#windDown(held);
-    }
-    await this.#calls.abort(this.#stoppingError());
-    // An acquisition we had aborted may still have gone through: give it back.
-    const orphan = await this.#calls.drain();
-    if (orphan !== null) await this.#release(orphan);
-    this.#teardown();
-    if (!wasIdle) await this.#closeBackend();
-    this.#setState({ kind: 'stopped' });
-    this.#setReadiness(false, 'stopped', null);
-    this.#report.emit('stopped');
-    this.#resolveRun?.();
-    this.#resolveRun = null;
-  }
-
-  /** stop() of a leader: abort the term, await the work (renewing meanwhile), end, release. */
-  async #windDown(held: HeldTerm<Fence>): Promise<void> {
-    const stillValid = await this.#windDownWork(held, 'stopped', 'releasing anyway');
-    if (heldTermOf(this.#state) !== held) return; // lost meanwhile: nothing to release
-    this.#endTerm('stopped');
-    await this.#calls.abort(this.#stoppingError());
-    if (this.#options.releaseOnCancel !== false && stillValid) await this.#release(held.term.token);
-  }
-
-  /**
-   * Aborts the held term's work and waits for it (up to stopGracePeriod), renewing meanwhile so
-   * that nobody else starts while it winds down. Whether the term is still held and valid after.
-   */
-  async #windDownWork(held: HeldTerm<Fence>, why: string, then: string): Promise<boolean> {
-    const { term } = held;
-    term.abort(new LeaderElectError(ErrorCode.NotLeader, `term ${term.token} ended: ${why}`));
-    if (!(await this.#workWaits.wait(held.work))) {
-      this.#report.error(this.#graceExceeded(then));
-    }
-    return heldTermOf(this.#state) === held && isTermValid(term.validUntil, this.#clock.now());
-  }
-
-  // ---------------------------------------------------------------- attempts
-
-  /** One attempt: acquire as a follower, renew a held term; at most one call in flight. */
-  #attempt(): void {
-    const state = this.#state;
-    const held = heldTermOf(state);
-    if (held === null && (state.kind !== 'following' || state.hold !== null)) return;
-    if (this.#calls.busy) {
-      this.#calls.queue();
-      return;
-    }
-    this.#schedule.cancel();
-    if (this.#expireTermIfDue()) return;
-    const startedAt = this.#clock.now();
-    if (held !== null) {
-      if (this.#renewLocally(held, startedAt)) return;
-      this.#attemptRemote(held.term, 'renew', startedAt);
-    } else {
-      this.#attemptRemote(null, 'acquire', startedAt);
-    }
-  }
-
-  /** A full attempt through the backend, bounded by its deadline. */
-  #attemptRemote(term: Term<Fence> | null, mode: Mode, startedAt: number): void {
-    const deadline = callDeadline(mode, startedAt, term?.validUntil ?? null, this.timings);
-    this.#calls.attempt(term, mode, deadline, (outcome) => {
-      try {
-        if (outcome.ok) this.#onObservation(mode, term, startedAt, outcome.observation);
-        else this.#onAttemptError(mode, term, startedAt, outcome.reason);
-      } catch (error) {
-        this.#report.error(toLeaderElectError(error, ErrorCode.BackendError, 'internal error'));
-      }
-      // An attempt asked for while this one was in flight runs now.
-      if (this.#calls.takeQueued()) this.#attempt();
-    });
-  }
-
-  /** A renewal the backend answers without I/O (see LeaseBackend.renewLocally); false if none. */
-  #renewLocally(held: HeldTerm<Fence>, startedAt: number): boolean {
-    const observation = this.#calls.renewLocally(held);
-    if (observation === null) return false;
-    this.#onObservation('renew', held.term, startedAt, observation);
-    return true;
-  }
-
-  #onObservation(
-    mode: Mode,
-    termAtStart: Term<Fence> | null,
-    startedAt: number,
-    observation: Observation<Fence>,
-  ): void {
-    if (this.#state.kind === 'stopped') return;
-    const now = this.#clock.now();
-    if (!this.#readiness.ready) this.#setReadiness(true, 'the backend answers', null);
-    const held = this.#heldIfCurrent(mode, termAtStart);
-    if (observation.kind === 'held') {
-      this.#report.recovered();
-      if (mode === 'acquire') {
-        this.#onAcquired(observation, now);
-      } else if (held !== null) {
-        this.#onRenewed(held, observation, startedAt, now);
-      }
-      return;
-    }
-    if (held !== null) {
-      this.#metrics.renewLatency(now - startedAt, false);
-      this.#endTerm('lost');
-    }
-    this.#onNotHeld(observation, now);
-  }
-
-  /** The held term if this renewal (`mode`, the term it started for) still concerns it. */
-  #heldIfCurrent(mode: Mode, termAtStart: Term<Fence> | null): HeldTerm<Fence> | null {
-    const held = heldTermOf(this.#state);
-    return mode === 'renew' && termAtStart !== null && held?.term === termAtStart ? held : null;
-  }
-
-  #onAcquired(observation: LeaseHeld<Fence>, now: number): void {
-    const state = this.#state;
-    const validUntil = termValidUntil(observation.sentAt, this.timings);
-    if (state.kind !== 'following' || state.hold !== null) {
-      // Won while stopping (the abort came too late for the backend): give it back.
-      void this.#release(observation.token);
-      return;
-    }
-    if (!isTermValid(validUntil, now)) {
-      // The answer came after the term would already have ended (slow backend or a pause).
-      // Campaign again at once: the next acquisition gets a new, higher token.
-      this.#schedule.after(0);
-      return;
-    }
-    this.#startTerm(state, observation, validUntil, now);
-  }
-
-  #onRenewed(
-    held: HeldTerm<Fence>,
-    observation: LeaseHeld<Fence>,
-    startedAt: number,
-    now: number,
-  ): void {
-    const { term } = held;
-    if (observation.token !== term.token) {
-      this.#endTerm('lost');
-      this.#schedule.after(0);
-      return;
-    }
-    if (!isTermValid(term.validUntil, now)) {
-      // The term lapsed while the renewal was in flight; a term never comes back to life.
-      this.#endTerm('renew-deadline');
-      return;
-    }
-    term.extend(termValidUntil(observation.sentAt, this.timings));
-    held.lastRenewAt = now;
-    // A pending term timer fires at the old validUntil at the latest and re-arms itself for the
-    // new one (validity only grows): renewals never touch it.
-    if (!this.#termTimer.pending) this.#armTermTimer(now);
-    if (this.#metrics.enabled) this.#metrics.renewLatency(now - startedAt, true);
-    if (this.listenerCount('renewed') > 0) this.#report.emit('renewed', term, now - startedAt);
-    this.#schedule.at(nextRenewAt(startedAt, term.validUntil, this.timings), now);
-  }
-
-  #onNotHeld(observation: LeaseNotHeld, now: number): void {
-    if (heldTermOf(this.#state) !== null) return;
-    // A record still naming us (a lapsed term of ours) is not a leader worth announcing.
-    if (observation.holder !== this.identity) {
-      this.#observeLeader({ identity: observation.holder, token: observation.token });
-    }
-    const state = this.#state;
-    if (state.kind !== 'following') return;
-    const plan = planFollower(observation, now, this.#watchUp, this.timings, this.#random());
-    switch (plan.action) {
-      case 'attempt-now':
-        if (state.immediateRetries++ < MAX_IMMEDIATE_RETRIES) {
-          this.#schedule.after(0);
-        } else {
-          state.immediateRetries = 0;
-          this.#schedulePoll();
-        }
-        return;
-      case 'attempt-at':
-        state.immediateRetries = 0;
-        this.#schedule.at(plan.at, now);
-        return;
-      case 'wait-for-watch':
-        state.immediateRetries = 0;
-        this.#schedule.cancel();
-        return;
-    }
-  }
-
-  #onAttemptError(
-    mode: Mode,
-    termAtStart: Term<Fence> | null,
-    startedAt: number,
-    reason: unknown,
-  ): void {
-    if (this.#state.kind === 'stopped') return;
-    const now = this.#clock.now();
-    const error = toLeaderElectError(
-      reason,
-      ErrorCode.BackendError,
-      `${mode} of "${this.name}" failed`,
-    );
-    this.#report.error(error);
-    this.#setReadiness(false, error.message, error.code);
-    const held = this.#heldIfCurrent(mode, termAtStart);
-    if (held !== null) {
-      this.#metrics.renewLatency(now - startedAt, false);
-      if (this.#expireTermIfDue()) return;
-      this.#schedule.at(nextRenewAt(now, held.term.validUntil, this.timings), now);
-      return;
-    }
-    if (this.#state.kind === 'following') this.#schedulePoll();
-  }
-
-  // ---------------------------------------------------------------- terms
-
-  #startTerm(
-    following: Following,
-    observation: LeaseHeld<Fence>,
-    validUntil: number,
-    now: number,
-  ): void {
-    const term = new Term<Fence>(
-      this.identity,
-      observation.token,
-      now,
-      validUntil,
-      observation.fence,
-      this.#clock,
-    );
-    // The work's promise exists before onStartedLeading is called, so that a stop() from inside
-    // it waits for the real work.
-    let begin: (work: Promise<unknown>) => void = () => undefined;
-    const started = new Promise<unknown>((resolve) => {
-      begin = resolve;
-    });
-    const held: HeldTerm<Fence> = {
-      term,
-      handingOver: false,
-      lastRenewAt: now,
-      localRequest: null,
-      work: started.then(
-        () => undefined,
-        (error: unknown) => {
-          if (term.signal.aborted && error === term.signal.reason) return;
-          this.#report.error(
-            toLeaderElectError(
-              error,
-              ErrorCode.CallbackFailed,
-              `onStartedLeading of "${this.name}" failed`,
-            ),
-          );
-          if (this.#state.kind === 'leading' && this.#state.held === held) this.#stepDown(held);
-        },
-      ),
-    };
-    this.#setState({ kind: 'leading', held });
-    this.#armTermTimer(now);
-    this.#metrics.leaderStatus(true);
-    this.#metrics.termStarted(term.token);
-    this.#metrics.timeToAcquire(now - following.since);
-    this.#observeLeader({ identity: this.identity, token: term.token });
-    this.#schedule.at(nextRenewAt(observation.sentAt, validUntil, this.timings), now);
-    try {
-      begin(Promise.resolve(this.#options.onStartedLeading?.(term)));
-    } catch (error) {
-      begin(Promise.reject(error));
-    }
-    this.#report.emit('startedLeading', term);
-    this.#priorityWatch?.start();
-  }
-
-  /** Ends the held term: aborts its signal, stops renewing, calls onStoppedLeading. */
-  #endTerm(reason: StopReason): void {
-    const state = this.#state;
-    const held = heldTermOf(state);
-    if (held === null) return;
-    const { term } = held;
-    term.abort(
-      new LeaderElectError(
-        ErrorCode.NotLeader,
-        `term ${term.token} of "${this.name}" ended: ${reason}`,
-      ),
-    );
-    term.end();
-    this.#termTimer.clear();
-    this.#schedule.cancel();
-    this.#priorityWatch?.stop();
-    this.#calls.abandon(new LeaderElectError(ErrorCode.NotLeader, 'term ended'));
-    this.#metrics.leaderStatus(false);
-    this.#metrics.termEnded(reason);
-    if (state.kind === 'stopping') {
-      state.held = null;
-    } else {
-      this.#follow({
-        pauseMs: reason === 'work-failed' || reason === 'resigned' ? this.timings.retryPeriod : 0,
-        transferring: reason === 'transferred',
-      });
-    }
-    this.#report.callback('onStoppedLeading', () => this.#options.onStoppedLeading?.(term, reason));
-    this.#report.emit('stoppedLeading', term, reason);
-    if (state.kind !== 'stopping') this.#recampaign(held.work);
-  }
-
-  /** onStartedLeading failed while we lead: give the lease to someone else. */
-  #stepDown(held: HeldTerm<Fence>): void {
-    this.#endTerm('work-failed');
-    void this.#release(held.term.token);
-  }
-
-  /**
-   * Becomes a follower: at once on `run()` (`after` null), or after a term ended, holding the
-   * campaign (see CampaignHold) until it may campaign again.
-   */
-  #follow(
-    after: {
-      readonly pauseMs: number;
-      readonly transferring: boolean;
-    } | null,
-  ): void {
-    const since = this.#clock.now();
-    let hold: CampaignHold | null = null;
-    if (after !== null) {
-      hold = new CampaignHold(
-        this.#clock,
-        { pauseMs: after.pauseMs, awaitingTransfer: after.transferring },
-        () => {
-          const state = this.#state;
-          if (state.kind !== 'following' || state.hold !== hold) return;
-          state.hold = null;
-          this.#attempt();
-        },
-      );
-    }
-    this.#setState({ kind: 'following', since, hold, immediateRetries: 0 });
-  }
-
-  /**
-   * After a term ended: campaign again once the hold is lifted (the old work over, bounded by
-   * stopGracePeriod; the pause; a transfer's outcome); a one-shot elector stops instead.
-   */
-  #recampaign(work: Promise<void>): void {
-    const state = this.#state;
-    if (state.kind !== 'following' || state.hold === null) return;
-    if (this.#options.oneShot === true) {
-      this.#stopPromise ??= this.#stop(work);
-      return;
-    }
-    state.hold.awaitWork(work, this.#workWaits);
-  }
-
-  /** Leaving the following state: its hold (and the hold's pause timer) must not outlive it. */
-  #leaveFollowing(): void {
-    const state = this.#state;
-    if (state.kind === 'following') state.hold?.cancel();
-  }
-
-  #expireTermIfDue(): boolean {
-    const held = heldTermOf(this.#state);
-    if (held === null || isTermValid(held.term.validUntil, this.#clock.now())) return false;
-    this.#endTerm('renew-deadline');
-    return true;
-  }
-
-  /**
-   * Arms the term timer for the held term's deadline, or for half a renewDeadline if that comes
-   * first: renewals keep moving the deadline, and a timer of that fixed delay (never later than
-   * the deadline) re-arms in place each time it fires early, so thousands of leading elections
-   * create no timer per renewal or per term check.
-   */
-  #armTermTimer(now: number): void {
-    const held = heldTermOf(this.#state);
-    if (held === null) return;
-    this.#termTimer.arm(termCheckDelay(held.term.validUntil, now, this.timings));
-  }
-
-  #onTermTimer(): void {
-    if (heldTermOf(this.#state) !== null && !this.#expireTermIfDue()) {
-      this.#armTermTimer(this.#clock.now());
-    }
-  }
-
-  // ---------------------------------------------------------------- watch
-
-  #onWatch(event: WatchEvent): void {
-    const { kind } = this.#state;
-    if (kind === 'idle' || kind === 'stopped') return;
-    if (this.#expireTermIfDue()) return;
-    switch (event.type) {
-      case 'up':
-        this.#watchUp = true;
-        return;
-      case 'down':
-        this.#watchUp = false;
-        if (event.error !== undefined) {
-          this.#report.error(
-            toLeaderElectError(event.error, ErrorCode.BackendUnavailable, 'watch failed'),
-          );
-        }
-        if (heldTermOf(this.#state) === null && !this.#schedule.timerPending && !this.#calls.busy) {
-          this.#schedulePoll();
-        }
-        return;
-      case 'changed':
-        this.#attempt();
-        return;
-      case 'transfer-requested':
-        this.#handover.onRequest(event.to);
-        return;
-      case 'observed': {
-        const { observation } = event;
-        if (heldTermOf(this.#state) !== null) {
-          // Another holder (or a released record) while we lead: confirm with a renewal, which
-          // reveals the loss through its compare-and-swap. A stale watch event cannot end a term.
-          if (observation.holder !== this.identity) this.#attempt();
-          return;
-        }
-        if (this.#calls.busy) {
-          if (observation.holder === null) this.#calls.queue();
-          this.#observeLeader({ identity: observation.holder, token: observation.token });
-          return;
-        }
-        this.#onNotHeld(observation, this.#clock.now());
-        return;
-      }
-    }
-  }
-
-  // ---------------------------------------------------------------- helpers
-
-  #observeLeader(leader: LeaderInfo): void {
-    const last = this.#lastLeader;
-    if (last !== undefined && last.identity === leader.identity && last.token === leader.token)
-      return;
-    this.#lastLeader = leader;
-    this.#report.callback('onNewLeader', () => this.#options.onNewLeader?.(leader));
-    this.#report.emit('newLeader', leader);
-  }
-
-  #schedulePoll(): void {
-    this.#schedule.after(jitteredRetry(this.timings.retryPeriod, this.#random()));
-  }
-
-  async #release(token: bigint): Promise<void> {
-    if (await this.#calls.release(token)) this.#observeLeader({ identity: null, token: null });
-  }
-
-  #graceExceeded(then: string): LeaderElectError {
-    return new LeaderElectError(
-      ErrorCode.CallbackFailed,
-      `onStartedLeading of "${this.name}" did not finish within stopGracePeriod (${this.timings.stopGracePeriod} ms) after term.signal aborted; ${then}`,
-    );
-  }
-
-  #stoppingError(): LeaderElectError {
-    return new LeaderElectError(ErrorCode.Aborted, `elector "${this.name}" is stopping`);
-  }
-
-  #teardown(): void {
-    this.#priorityWatch?.stop();
-    this.#advertised?.close();
-    this.#advertised = null;
-    this.#workWaits.cancelAll();
-    this.#schedule.dispose();
-    this.#termTimer.dispose();
-    this.#leaveFollowing();
-    this.#watch?.close();
-    this.#watch = null;
-    this.#watchUp = false;
-  }
-
-  async #closeBackend(): Promise<void> {
-    try {
-      await this.#backend.close();
-    } catch (error) {
-      this.#report.error(
-        toLeaderElectError(error, ErrorCode.BackendError, 'closing the backend failed'),
-      );
-    }
-  }
-
-  #setReadiness(ready: boolean, reason: string, code: string | null): void {
-    const last = this.#readiness;
-    if (last.ready === ready && last.reason === reason) return;
-    this.#readiness = { ready, reason, code };
-    if (this.listenerCount('readiness') > 0) this.#report.emit('readiness', this.#readiness);
-  }
-
-  #setState(state: ElectorState<Fence>): void {
-    const before = phaseOf(this.#state);
-    this.#state = state;
-    const after = phaseOf(state);
-    if (before !== after) this.#report.emit('phase', after);
+    return this.#campaign.stop();
   }
 }
