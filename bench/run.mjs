@@ -23,6 +23,7 @@ import { writeReport } from './lib/report/write.mjs';
 import { coldStartScenario } from './lib/scenarios/cold-start.mjs';
 import { crashScenario } from './lib/scenarios/crash.mjs';
 import { gracefulScenario } from './lib/scenarios/graceful.mjs';
+import { observeScenario } from './lib/scenarios/observe.mjs';
 import { pauseScenario } from './lib/scenarios/pause.mjs';
 import { renewLoadScenario, renewLoadWindow } from './lib/scenarios/renew-load.mjs';
 import { scaleScenario } from './lib/scenarios/scale.mjs';
@@ -30,12 +31,23 @@ import { transferScenario } from './lib/scenarios/transfer.mjs';
 import { round, summarize } from './lib/stats.mjs';
 
 const BACKENDS = ['memory', 'etcd', 'kubernetes', 'postgres'];
-const SCENARIOS = ['graceful', 'transfer', 'crash', 'pause', 'renew-load', 'scale', 'cold-start'];
+const SCENARIOS = [
+  'graceful',
+  'transfer',
+  'crash',
+  'pause',
+  'renew-load',
+  'scale',
+  'cold-start',
+  'observe',
+];
 const USAGE = `npm run bench -- [options]
   --backend LIST         ${BACKENDS.join(',')} (default: all; those that cannot start are skipped)
   --scenario LIST        ${SCENARIOS.join(',')} (default: all)
-  --implementation LIST  only these implementations (ids as in the report, e.g. leader-elect,go-concurrency)
-  --trials N             trials per latency scenario and implementation (default: per scenario)
+  --implementation LIST  only these implementations (ids as in the report, e.g. leader-elect,go-concurrency;
+                         observe: observer ids, e.g. watch-cli,observe-poll — leader-elect means all of ours)
+  --trials N             trials per latency scenario and implementation (default: per scenario;
+                         observe: leader changes per kind, graceful and crash)
   --quick                a short run (CI): fewer trials, shorter windows
   --json FILE            also write the result rows (JSON array) to FILE
   --out DIR              where the report goes (default: bench/results for a complete run, i.e. no
@@ -138,6 +150,8 @@ const PLAN = {
   transfer: { trials: quick ? 5 : 200, memoryTrials: quick ? 50 : 500 },
   pause: { trials: quick ? 1 : 10, slowPeerTrials: quick ? 0 : 1 },
   'cold-start': { trials: quick ? 2 : 10, candidates: 3 },
+  // Leader changes per kind, each seen by every observer at once. A crash trial waits for expiry.
+  observe: { gracefulTrials: quick ? 5 : 100, crashTrials: quick ? 3 : 30 },
   // The window is at least three renewal intervals of each implementation.
   'renew-load': { windowMs: quick ? 4_000 : 30_000, quickMaxWindowMs: 20_000 },
   scale: {
@@ -172,7 +186,7 @@ function record(row, rowSamples) {
   rows.push(row);
   if (rowSamples)
     samples[
-      `${row.backend}/${row.scenario}/${row.implementation}${row.elections ? `/${row.elections}` : ''}`
+      `${row.backend}/${row.scenario}/${row.implementation}${row.elections ? `/${row.elections}` : ''}${row.change ? `/${row.change}` : ''}`
     ] = rowSamples;
 }
 
@@ -248,7 +262,9 @@ async function runMemory() {
         'memory',
         scenario,
         null,
-        'in-process store: no server and no separate process to pause or measure',
+        scenario === 'observe'
+          ? 'in-process store: no other process can watch it (`leader-elect watch` refuses --backend memory); observeLeader on it is a function call in the same event loop'
+          : 'in-process store: no server and no separate process to pause or measure',
       );
       continue;
     }
@@ -311,6 +327,12 @@ async function runMemory() {
 // ---------------------------------------------------------------------------
 // Servers (etcd, Kubernetes): every implementation as child processes
 
+const firstLines = (error) =>
+  String(error?.message ?? error)
+    .split('\n')
+    .slice(0, 3)
+    .join(' | ');
+
 async function runServerBackend(name, start) {
   let ctx;
   try {
@@ -332,6 +354,12 @@ async function runServerBackend(name, start) {
   const fence = ctx.fencedResource ? await ctx.fencedResource() : await startFencedResource();
   try {
     for (const scenario of scenarios) {
+      if (scenario === 'observe') {
+        await runObserve(ctx, name).catch((error) =>
+          skip(name, scenario, null, `failed: ${firstLines(error)}`),
+        );
+        continue;
+      }
       for (const impl of ctx.implementations) {
         if (only && !only.has(impl.id)) continue;
         if (impl.unavailable) {
@@ -346,15 +374,7 @@ async function runServerBackend(name, start) {
         try {
           await runOne(ctx, name, scenario, impl, fence);
         } catch (error) {
-          skip(
-            name,
-            scenario,
-            impl.id,
-            `failed: ${String(error?.message ?? error)
-              .split('\n')
-              .slice(0, 3)
-              .join(' | ')}`,
-          );
+          skip(name, scenario, impl.id, `failed: ${firstLines(error)}`);
         }
       }
     }
@@ -362,6 +382,101 @@ async function runServerBackend(name, start) {
     await fence.close();
     log(`stopping ${name}`);
     await ctx.stop();
+  }
+}
+
+/**
+ * The observe scenario: our candidates change leader, every observer of the backend reports it.
+ * One run per backend (not per implementation): the implementations measured are the observers.
+ */
+async function runObserve(ctx, backend) {
+  const impl = ctx.implementations.find((i) => i.ours);
+  if (!impl || impl.unavailable) {
+    skip(backend, 'observe', null, impl?.unavailable ?? 'ours is not available');
+    return;
+  }
+  if (typeof ctx.observers !== 'function') {
+    skip(backend, 'observe', null, 'no observers for this backend');
+    return;
+  }
+  const observers = [];
+  for (const observer of await ctx.observers()) {
+    const wanted =
+      only === null || only.has(observer.id) || (observer.ours && only.has('leader-elect'));
+    if (!wanted) continue;
+    if (observer.unavailable) skip(backend, 'observe', observer.id, observer.unavailable);
+    else observers.push(observer);
+  }
+  if (ctx.observerPeersNote) skip(backend, 'observe', 'peers', ctx.observerPeersNote);
+  if (observers.length === 0) return;
+  const profile = PROFILES[backend].failover;
+  const settings = impl.settings(profile);
+  const trials = {
+    graceful: explicitTrials ?? PLAN.observe.gracefulTrials,
+    crash: explicitTrials ?? PLAN.observe.crashTrials,
+  };
+  const t0 = performance.now();
+  log(
+    `${backend} observe: ${observers.map((o) => o.id).join(', ')} (${trials.graceful} graceful + ${trials.crash} crash changes; candidates ${settings.text})`,
+  );
+  const loggers = {
+    graceful: progressLogger(backend, 'observe graceful', observers[0].id),
+    crash: progressLogger(backend, 'observe crash', observers[0].id),
+  };
+  const results = await observeScenario(ctx, impl, {
+    observers,
+    trials,
+    profile,
+    election: `lb-${runId}-observe`,
+    maxMisses,
+    progress: (kind, done, total, values) => loggers[kind](done, total, values),
+  });
+  const wallSeconds = round((performance.now() - t0) / 1000, 1);
+  for (const [change, result] of Object.entries(results)) {
+    for (const observer of observers) {
+      const r = result.byObserver[observer.id];
+      const row = {
+        backend,
+        scenario: 'observe',
+        implementation: observer.id,
+        label: observer.label,
+        ours: observer.ours === true,
+        baseline: observer.baseline === true,
+        change,
+        mode: observer.mode,
+        version: observer.version,
+        settings: observer.settings,
+        candidates: `2 × leader-elect (ours), ${settings.text}`,
+        trials: r.samples.length,
+        ...summarize(r.samples),
+        minMs: r.samples.length > 0 ? round(Math.min(...r.samples)) : null,
+        wallSeconds,
+      };
+      if (r.missed) row.missedChanges = r.missed;
+      if (result.missedTakeovers) row.missedTakeovers = result.missedTakeovers;
+      if (r.inProcess.length > 0) {
+        const own = summarize(r.inProcess);
+        Object.assign(row, { inProcessP50Ms: own.p50Ms, inProcessP99Ms: own.p99Ms });
+      }
+      if (r.fromStop.length > 0) {
+        const fromStop = summarize(r.fromStop);
+        const handoff = summarize(result.handoffs);
+        Object.assign(row, {
+          fromStopP50Ms: fromStop.p50Ms,
+          fromStopP99Ms: fromStop.p99Ms,
+          handoffP50Ms: handoff.p50Ms,
+          handoffP99Ms: handoff.p99Ms,
+        });
+      }
+      log(
+        `${backend} observe ${change} ${observer.id}: p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms (${row.trials} changes${r.missed ? `, ${r.missed} missed` : ''})`,
+      );
+      record(row, {
+        latencyMs: r.samples.map((v) => round(v)),
+        ...(r.inProcess.length > 0 ? { inProcessMs: r.inProcess.map((v) => round(v)) } : {}),
+        ...(r.fromStop.length > 0 ? { fromStopMs: r.fromStop.map((v) => round(v)) } : {}),
+      });
+    }
   }
 }
 

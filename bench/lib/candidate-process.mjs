@@ -43,8 +43,10 @@ export class CandidateProcess {
    * @param {string[]} o.args
    * @param {Record<string, string>} [o.env]
    * @param {(line: string) => object | null} o.parse  line → normalized event (without t)
+   * @param {(line: string) => object | null} [o.parseStderr]  the same for stderr lines (a
+   *        program that reports its state there, e.g. `leader-elect watch`'s watch-up)
    */
-  constructor({ label, command, args, env, parse }) {
+  constructor({ label, command, args, env, parse, parseStderr }) {
     this.label = label;
     this.spawnedAt = performance.now();
     const [file, argv] = SETPRIV
@@ -67,8 +69,18 @@ export class CandidateProcess {
         if (event) this.#push({ ...event, t });
       }
     });
+    let stderrPartial = '';
     this.#child.stderr.on('data', (chunk) => {
-      this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-8_000);
+      const t = performance.now();
+      const text = chunk.toString('utf8');
+      this.#stderr = (this.#stderr + text).slice(-8_000);
+      if (!parseStderr) return;
+      const lines = (stderrPartial + text).split('\n');
+      stderrPartial = lines.pop() ?? '';
+      for (const line of lines) {
+        const event = line.trim() === '' ? null : parseStderr(line);
+        if (event) this.#push({ ...event, t, stderr: true });
+      }
     });
     this.#exited = new Promise((resolve) => {
       this.#child.once('close', (code, signal) => {

@@ -8,6 +8,8 @@
  * - etcdctl elect 3.6            our etcdctl build (same recipe, session TTL fixed at 60 s)
  * - etcdctl elect 3.4            Debian's etcd-client, if installed
  * - etcd3 npm Election           bench/fixtures/etcd3-npm.mjs
+ *
+ * Observers (the observe scenario): ours (bench/lib/observers.mjs) and `etcdctl elect --listen`.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +19,7 @@ import { debianEtcdctl } from '../../../test/env/debian-etcd.mjs';
 import { startEtcdCluster } from '../../../test/env/etcd-cluster.mjs';
 import { CandidateProcess, parseJsonLine } from '../candidate-process.mjs';
 import { packageVersion } from '../machine.mjs';
+import { etcdctlListenParser, ourObservers } from '../observers.mjs';
 import { sleep } from '../stats.mjs';
 
 const run = promisify(execFile);
@@ -272,6 +275,38 @@ export async function startEtcdBackend({ log }) {
       go: goModVersion,
     },
     implementations,
+    /** The observe scenario's observers of an election (ours, then etcd's own). */
+    async observers() {
+      const ours = ourObservers({
+        backendArgs: (election) => [
+          '--backend',
+          'etcd',
+          '--endpoints',
+          endpoints,
+          '--election',
+          election,
+        ],
+      }).map((o) => ({ ...o, version: `leader-elect ${ourVersion}` }));
+      const listen = {
+        id: 'etcdctl-listen',
+        label: `etcdctl ${etcdctlVersion} elect --listen`,
+        version: `etcdctl ${etcdctlVersion} (our build)`,
+        mode: 'push',
+        settings:
+          'concurrency.Election.Observe: a read of the oldest key, a watch on it, a read again after its deletion',
+        spawn: (election) =>
+          new CandidateProcess({
+            label: `etcdctl-listen/${election}`,
+            command: binaries.etcdctl,
+            args: [`--endpoints=${endpoints}`, 'elect', '--listen', election],
+            env: { ETCDCTL_API: '3' },
+            parse: etcdctlListenParser(election),
+          }),
+      };
+      return binaries.etcdctl
+        ? [...ours, listen]
+        : [...ours, { ...listen, unavailable: 'etcdctl is not built' }];
+    },
     /** Starts one candidate of `impl`. */
     spawn(impl, params) {
       const { command, args, env } = impl.command(params);

@@ -7,6 +7,10 @@
  * - client-go tools/leaderelection (LeaseLock)   test/env/kube/cmd/client-go-candidate
  * - @codedependant/kubernetes-leader-election    bench/fixtures/codedependant.mjs
  *
+ * Observers (the observe scenario): ours (bench/lib/observers.mjs) and a client-go informer on
+ * the Lease (test/env/kube/cmd/client-go-lease-informer, built here on first use: seconds, it
+ * reuses the candidate's packages).
+ *
  * The apiserver binary is never built here (a cold build takes 10–25 minutes): without a cached
  * one the backend is skipped with a message saying how to build it.
  */
@@ -17,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CandidateProcess, parseJsonLine } from '../candidate-process.mjs';
 import { packageVersion } from '../machine.mjs';
+import { ourObservers, parseInformer } from '../observers.mjs';
 import { sleep } from '../stats.mjs';
 
 const run = promisify(execFile);
@@ -159,7 +164,7 @@ export async function startKubernetesBackend({ log }) {
   if (!existsSync(LAUNCHER) || !existsSync(KUBE_BUILD)) {
     return { skipped: 'test/env/kube-apiserver.mjs or test/env/kube/build.mjs is missing' };
   }
-  const { kubeBinaryPath } = await import(KUBE_BUILD);
+  const { ensureKubeBinaries, kubeBinaryPath } = await import(KUBE_BUILD);
   const { ensureBinaries } = await import(here('../../../test/env/build.mjs'));
   const apiserverBinary = await kubeBinaryPath('kube-apiserver');
   const candidateBinary = await kubeBinaryPath('client-go-candidate');
@@ -339,6 +344,51 @@ export async function startKubernetesBackend({ log }) {
       if (scenario === 'scale')
         return 'the scale scenario is measured on etcd (one session lease per process); on Kubernetes every election is its own Lease';
       return null;
+    },
+    /** The observe scenario's observers of a Lease (ours, then client-go's informer). */
+    async observers() {
+      const ours = ourObservers({
+        backendArgs: (name) => [
+          '--backend',
+          'kubernetes',
+          '--kubeconfig',
+          env.adminKubeconfig,
+          '--namespace',
+          NAMESPACE,
+          '--lease-name',
+          name,
+        ],
+      }).map((o) => ({ ...o, version: `leader-elect ${ourVersion}` }));
+      const informer = {
+        id: 'client-go-informer',
+        label: 'client-go informer on the Lease',
+        version: `k8s.io/client-go ${clientGoVersion}`,
+        mode: 'push',
+        announcesPush: true,
+        settings: 'SharedIndexInformer (list + watch, field selector metadata.name), no resync',
+      };
+      let binary;
+      try {
+        binary = (await ensureKubeBinaries(['client-go-lease-informer'])).clientGoLeaseInformer;
+      } catch (error) {
+        return [
+          ...ours,
+          { ...informer, unavailable: `not built: ${error.message.split('\n')[0]}` },
+        ];
+      }
+      return [
+        ...ours,
+        {
+          ...informer,
+          spawn: (name) =>
+            new CandidateProcess({
+              label: `client-go-informer/${name}`,
+              command: binary,
+              args: ['--kubeconfig', env.adminKubeconfig, '--namespace', NAMESPACE, '--name', name],
+              parse: parseInformer,
+            }),
+        },
+      ];
     },
     spawn(impl, params) {
       const { command, args, env: childEnv } = impl.command(params);

@@ -8,6 +8,9 @@
  * - advisory-lock (npm)                     bench/fixtures/advisory-lock-npm.mjs
  * - pg_try_advisory_lock, hand-written      bench/fixtures/pg-advisory-lock.mjs
  *
+ * Observers (the observe scenario): ours only (bench/lib/observers.mjs); an advisory lock has no
+ * holder to observe but pg_locks, which can only be polled.
+ *
  * Candidates connect as the role `bench`; the harness's own queries (observers, counters) run as
  * the superuser and are not counted.
  */
@@ -15,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CandidateProcess, parseJsonLine } from '../candidate-process.mjs';
 import { packageVersion } from '../machine.mjs';
+import { ourObservers } from '../observers.mjs';
 import { sleep } from '../stats.mjs';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
@@ -334,6 +338,24 @@ export async function startPostgresBackend({ log }) {
         return 'the scale scenario is measured on etcd (one session lease per process); on PostgreSQL every election is its own row';
       return null;
     },
+    /** The observe scenario's observers of a lease row: ours (the CLI as a user runs it). */
+    async observers() {
+      return ourObservers({
+        backendArgs: (election) => [
+          '--backend',
+          'postgres',
+          '--connection-string',
+          server.urlFor(BENCH_ROLE),
+          '--table',
+          TABLE,
+          '--election',
+          election,
+        ],
+        env: { PGPASSWORD: BENCH_PASSWORD },
+      }).map((o) => ({ ...o, version: `leader-elect ${ourVersion} (pg ${pgVersion})` }));
+    },
+    observerPeersNote:
+      'no peer observer: the advisory-lock peers have no holder record to watch (only pg_locks, which can only be polled)',
     spawn(impl, params) {
       const { command, args, env } = impl.command(params);
       const candidate = new CandidateProcess({

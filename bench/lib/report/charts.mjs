@@ -45,7 +45,7 @@ async function render(spec) {
   return svg;
 }
 
-const BACKEND_ORDER = ['memory', 'etcd', 'kubernetes'];
+const BACKEND_ORDER = ['memory', 'etcd', 'kubernetes', 'postgres'];
 
 /** Long package names would be cut off on the axis: use the id there (the tables have both). */
 const chartLabel = (row) => {
@@ -76,13 +76,21 @@ function distributionData(rows, samples, scenario, field) {
 }
 
 /** Box (min–max whiskers, quartiles, median) plus every trial as a tick, per implementation. */
-function distributionChart({ title, data, xTitle, log }) {
+function distributionChart({ title, data, xTitle, log, symlog = false }) {
   const minPositive = Math.min(...data.map((d) => d.ms).filter((v) => v > 0));
   const x = {
     field: 'ms',
     type: 'quantitative',
     title: xTitle,
-    scale: log ? { type: 'log', domainMin: Math.max(0.01, minPositive / 2) } : { zero: false },
+    // symlog: values below zero (an observer ahead of the new leader's own line) and two seconds
+    // (a poller) on one axis.
+    scale: symlog
+      ? { type: 'symlog', constant: 1 }
+      : log
+        ? { type: 'log', domainMin: Math.max(0.01, minPositive / 2) }
+        : { zero: false },
+    // d3's symlog ticks are linear ones: name the decades instead.
+    ...(symlog ? { axis: { values: [-100, -10, -1, 0, 1, 10, 100, 1000, 2000] } } : {}),
   };
   const y = {
     field: 'implementation',
@@ -264,6 +272,31 @@ export async function renderCharts(rows, samples) {
       'ms (log scale)',
       true,
     );
+  if (has('observe')) {
+    const data = [];
+    for (const row of rows) {
+      if (row.scenario !== 'observe') continue;
+      const key = `${row.backend}/observe/${row.implementation}/${row.change}`;
+      for (const ms of samples[key]?.latencyMs ?? []) {
+        data.push({
+          backend: row.backend,
+          implementation: `${row.implementation}, ${row.change}`,
+          ours: row.ours && !row.baseline,
+          rank: row.ours ? (row.baseline ? 1 : 0) : 2,
+          ms,
+        });
+      }
+    }
+    if (data.length > 0)
+      charts.observe = await render(
+        distributionChart({
+          title: 'Observing the leader: new leader\'s own "elected" → the observer prints it',
+          data,
+          xTitle: 'ms (symmetric log scale; below 0: before the new leader announced itself)',
+          symlog: true,
+        }),
+      );
+  }
   if (has('renew-load')) {
     const data = rows
       .filter((r) => r.scenario === 'renew-load')

@@ -110,6 +110,25 @@ function targets(rows) {
         r[field] !== null && r[field] <= limit,
       );
   }
+  // Issue 13: a change is printed within tens of milliseconds.
+  for (const backend of ['etcd', 'kubernetes', 'postgres']) {
+    for (const change of ['graceful', 'crash']) {
+      const r = rows.find(
+        (x) =>
+          x.backend === backend &&
+          x.scenario === 'observe' &&
+          x.implementation === 'watch-cli' &&
+          x.change === change,
+      );
+      if (r)
+        check(
+          `${backend} \`leader-elect watch\` after a ${change} change: p99 ≤ 100 ms`,
+          r,
+          `${fmt(r.p99Ms)} ms`,
+          r.p99Ms !== null && r.p99Ms <= 100,
+        );
+    }
+  }
   for (const backend of ['etcd', 'kubernetes', 'postgres']) {
     const r = ourRow(rows, backend, 'pause');
     if (r)
@@ -349,6 +368,44 @@ ${meta.backends.map((b) => `- ${b.backend}: ${b.server}.${(b.notes ?? []).map((n
       .map((n) => `\n${n}.\n`)
       .join('')}${img('cold-start')}`,
   );
+
+  const observed = scenarioRows(rows, 'observe');
+  if (observed.length > 0) {
+    const lines = observed.map((r) => [
+      r.backend,
+      implName(r),
+      r.change,
+      `${r.trials}${r.missedChanges ? ` (+${r.missedChanges} missed)` : ''}${r.missedTakeovers ? ` (${r.missedTakeovers} missed takeover)` : ''}`,
+      r.settings ?? '',
+      fmt(r.p50Ms),
+      fmt(r.p99Ms),
+      fmt(r.maxMs),
+      fmt(r.minMs),
+      r.inProcessP50Ms === undefined ? '–' : `${fmt(r.inProcessP50Ms)} / ${fmt(r.inProcessP99Ms)}`,
+      r.fromStopP50Ms === undefined
+        ? '–'
+        : `${fmt(r.fromStopP50Ms)} / ${fmt(r.fromStopP99Ms)} (${fmt(r.handoffP50Ms)} / ${fmt(r.handoffP99Ms)})`,
+    ]);
+    const candidates = [...new Set(observed.map((r) => `${r.backend}: ${r.candidates}`))];
+    parts.push(
+      `### Observing the leader (\`leader-elect watch\`, \`observeLeader\`)\n\nTwo candidates of ours change leader — graceful: the leader steps down; crash: it is SIGKILLed and the change becomes visible at expiry — while every observer follows the election from a process of its own: \`leader-elect watch --json\`, \`observeLeader()\` in a small program, the same with the backend's push channels hidden (poll-only, every 2 s: the baseline, how \`watch\` followed etcd before it used the backend's watch) and the backend's own observers. Latency: from the new leader's own "elected" line (its clock, stamped in onStartedLeading) to the harness reading the observer's line that names it; below 0 the observer knew before the new leader announced itself (on etcd both react to the same deletion of the old leader's key). Own clock: the observer's own stamp instead of the harness's (no pipe hop). From stop: graceful changes, from the harness writing the stop command (in brackets: the new leader's own "elected" line from it, the graceful handoff). Candidates: ${candidates.join('; ')}.\n\n${table(
+        [
+          'backend',
+          'observer',
+          'change',
+          'changes:',
+          'settings',
+          'p50 ms:',
+          'p99 ms:',
+          'max ms:',
+          'min ms:',
+          'own clock p50 / p99:',
+          'from stop p50 / p99 (new leader):',
+        ],
+        lines,
+      )}${img('observe')}`,
+    );
+  }
 
   if (meta.skipped.length > 0) {
     parts.push(

@@ -1,8 +1,9 @@
 // Builds the Kubernetes test binaries (kube-apiserver from k8s.io/kubernetes,
-// and a client-go leaderelection candidate) from this Go module, into the
-// same cache as test/env/build.mjs.
+// a client-go leaderelection candidate, and for the benchmark a client-go
+// informer that follows a Lease) from this Go module, into the same cache as
+// test/env/build.mjs.
 //
-//   node test/env/kube/build.mjs                      prebuild both
+//   node test/env/kube/build.mjs                      prebuild all of them
 //   node test/env/kube/build.mjs client-go-candidate  build only the named ones
 //
 // This is a Go module of its own (test/env/kube/go.mod), apart from the etcd
@@ -34,6 +35,12 @@ const MODULE_DIR = dirname(fileURLToPath(import.meta.url));
 export const KUBE_PROGRAMS = {
   'kube-apiserver': { key: 'kubeApiserver', pkg: './cmd/kube-apiserver' },
   'client-go-candidate': { key: 'clientGoCandidate', pkg: './cmd/client-go-candidate' },
+  // The benchmark's observe scenario builds it on demand; the test suites do not need it.
+  'client-go-lease-informer': {
+    key: 'clientGoLeaseInformer',
+    pkg: './cmd/client-go-lease-informer',
+    benchOnly: true,
+  },
 };
 
 const GO = process.env.GO || 'go';
@@ -219,10 +226,12 @@ async function ensureOne(name) {
 /**
  * Builds (or finds in the cache) the named programs, one after the other
  * (go build already uses every core; the second reuses the first's packages).
- * @param {Array<keyof typeof KUBE_PROGRAMS>} [names] default: all
- * @returns {Promise<{kubeApiserver?: string, clientGoCandidate?: string}>}
+ * @param {Array<keyof typeof KUBE_PROGRAMS>} [names] default: all but the benchmark-only ones
+ * @returns {Promise<{kubeApiserver?: string, clientGoCandidate?: string, clientGoLeaseInformer?: string}>}
  */
-export async function ensureKubeBinaries(names = Object.keys(KUBE_PROGRAMS)) {
+export async function ensureKubeBinaries(
+  names = Object.keys(KUBE_PROGRAMS).filter((name) => !KUBE_PROGRAMS[name].benchOnly),
+) {
   const result = {};
   for (const name of names) {
     const prog = KUBE_PROGRAMS[name];
@@ -241,7 +250,7 @@ export async function ensureKubeBinaries(names = Object.keys(KUBE_PROGRAMS)) {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const names = process.argv.slice(2);
-  ensureKubeBinaries(names.length ? names : undefined).then(
+  ensureKubeBinaries(names.length ? names : Object.keys(KUBE_PROGRAMS)).then(
     (paths) => process.stdout.write(`${JSON.stringify(paths, null, 2)}\n`),
     (err) => {
       log(err.stack || String(err));
