@@ -23,8 +23,6 @@ export interface OpenedBackend {
   readonly where: string;
 }
 
-type KubeConfig = import('@kubernetes/client-node').KubeConfig;
-
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
@@ -83,39 +81,32 @@ async function openEtcd(
 }
 
 async function openKubernetes(config: KubernetesConfig): Promise<OpenedBackend> {
-  const client = await loadModule(
-    () => import('@kubernetes/client-node'),
-    'kubernetes',
-    '@kubernetes/client-node',
-  );
-  const module = await loadModule(
-    () => import('../kubernetes/index.js'),
-    'kubernetes',
-    '@kubernetes/client-node',
-  );
-  const kubeConfig = new client.KubeConfig();
+  // Our own kubeconfig loader, not client-node's KubeConfig: importing client-node costs
+  // 0.6–1 s of start-up (see src/kubernetes/kubeconfig.ts); it is imported only for the plugins
+  // and proxies the loader hands to it.
+  const module = await loadModule(() => import('../kubernetes/index.js'), 'kubernetes', 'js-yaml');
   if (config.kubeconfig === null) await requireSomeKubeconfig();
+  let kubeConfig: Awaited<ReturnType<typeof module.loadKubeconfig>>;
   try {
-    if (config.kubeconfig === null) kubeConfig.loadFromDefault();
-    else kubeConfig.loadFromFile(config.kubeconfig);
-    if (config.context !== null) kubeConfig.setCurrentContext(config.context);
+    kubeConfig = await module.loadKubeconfig({
+      ...(config.kubeconfig === null ? {} : { path: config.kubeconfig }),
+      ...(config.context === null ? {} : { context: config.context }),
+    });
   } catch (error) {
+    if (isLeaderElectError(error) && error.details.missingPackage !== undefined) {
+      throw new CliError(
+        ExitCode.Backend,
+        `--backend kubernetes needs the ${String(error.details.missingPackage)} package for this kubeconfig (${String(error.details.reason)}): npm install ${String(error.details.missingPackage)}`,
+        { cause: error },
+      );
+    }
     throw new CliError(
       ExitCode.Backend,
       `cannot load the kubeconfig${config.kubeconfig === null ? '' : ` ${config.kubeconfig}`}: ${messageOf(error)}; check --kubeconfig and --context`,
       { cause: error },
     );
   }
-  if (config.context !== null && !kubeConfig.getContexts().some((c) => c.name === config.context)) {
-    throw new CliError(
-      ExitCode.Backend,
-      `kubeconfig has no context "${config.context}"; check --context (known: ${kubeConfig
-        .getContexts()
-        .map((c) => c.name)
-        .join(', ')})`,
-    );
-  }
-  const namespace = config.namespace ?? (await defaultNamespace(kubeConfig));
+  const namespace = config.namespace ?? (await defaultNamespace(kubeConfig.namespace));
   const backend = construct(() =>
     module.kubernetesBackend({ kubeConfig, namespace, name: config.leaseName }),
   );
@@ -127,9 +118,8 @@ async function openKubernetes(config: KubernetesConfig): Promise<OpenedBackend> 
 }
 
 /**
- * @kubernetes/client-node's `loadFromDefault()` falls back to `http://localhost:8080` when it
- * finds no configuration at all, and the first request then fails with a message about HTTP:
- * say instead that there is none, and where we looked (the places loadFromDefault reads).
+ * When no configuration exists at all, say so and where we looked (the places kubectl and
+ * client-node's `loadFromDefault()` read), before the loader's own message.
  */
 async function requireSomeKubeconfig(): Promise<void> {
   const fromEnv = process.env.KUBECONFIG ?? '';
@@ -179,15 +169,15 @@ async function openPostgres(
   };
 }
 
-async function defaultNamespace(kubeConfig: KubeConfig): Promise<string> {
+/** The pod's namespace, else the kubeconfig context's, else `default`. */
+async function defaultNamespace(contextNamespace: string | undefined): Promise<string> {
   try {
     const inCluster = (await readFile(SERVICE_ACCOUNT_NAMESPACE, 'utf8')).trim();
     if (inCluster !== '') return inCluster;
   } catch {
     // not in a pod
   }
-  const current = kubeConfig.getCurrentContext();
-  return kubeConfig.getContexts().find((c) => c.name === current)?.namespace ?? 'default';
+  return contextNamespace ?? 'default';
 }
 
 async function loadModule<T>(

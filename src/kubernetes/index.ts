@@ -1,6 +1,14 @@
 // leader-elect/kubernetes: elections on coordination.k8s.io/v1 Lease objects, compatible with
-// client-go's LeaseLock. @kubernetes/client-node is an optional peer dependency: only its
-// KubeConfig type is used here; the caller creates and loads the KubeConfig.
+// client-go's LeaseLock. The configuration comes from loadKubeconfig (kubeconfig files, the pod's
+// service account) or from a client-node KubeConfig the caller loads; @kubernetes/client-node is
+// an optional peer dependency, imported only for exec/auth-provider plugins and proxies.
+export {
+  type KubeClientConfig,
+  type KubeCluster,
+  type Kubeconfig,
+  type LoadKubeconfigOptions,
+  loadKubeconfig,
+} from './kubeconfig.js';
 export type { CoordinatedLeaseBackend, CoordinatedMode } from './coordinated-lease-backend.js';
 export { type KubernetesBackendOptions, kubernetesBackend } from './kubernetes-backend.js';
 export {

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { onAbort, raceAbort, scopedSignal } from '../abort.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
+import type { KubeClientConfig } from './kubeconfig.js';
 
 /** Largest response body we read (a Lease or a Status is a few KiB). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -34,12 +34,13 @@ export interface StreamOptions {
 }
 
 /**
- * HTTP to the apiserver with the credentials and TLS settings of a client-node `KubeConfig`.
+ * HTTP to the apiserver with the credentials and TLS settings of a configuration: our own
+ * {@link loadKubeconfig}'s, or a client-node `KubeConfig`.
  *
  * Why not client-node's generated `CoordinationV1Api`: in 1.3 it sends through node-fetch
  * without passing any AbortSignal, so a request can never be aborted (a hung apiserver would
  * hold a renewal past its deadline), and it builds a new agent, hence a new TLS connection, for
- * every call. Here the KubeConfig still decides everything about authentication (tokens, client
+ * every call. Here the configuration still decides everything about authentication (tokens, client
  * certificates, exec and OIDC plugins, in-cluster service-account files, proxies): we ask it
  * for the options of every request with `applyToHTTPSOptions`, then send with Node's own
  * `https.request`, which aborts for real, over one keep-alive agent that `close()` destroys.
@@ -50,12 +51,12 @@ export class KubeTransport {
   private agent: http.Agent | null = null;
   private closed = false;
 
-  constructor(private readonly kubeConfig: KubeConfig) {
+  constructor(private readonly kubeConfig: KubeClientConfig) {
     const cluster = kubeConfig.getCurrentCluster();
     if (cluster === null) {
       throw new LeaderElectError(
         ErrorCode.InvalidOption,
-        'the KubeConfig has no current cluster: load one (loadFromDefault, loadFromCluster, loadFromFile) first',
+        "the KubeConfig has no current cluster: load one (loadKubeconfig, or client-node's loadFromDefault, loadFromCluster, loadFromFile) first",
       );
     }
     let base: URL;

@@ -35,12 +35,10 @@ export interface KubernetesBackendOptions
  * here, before any request.
  *
  * @example
- * import { KubeConfig } from '@kubernetes/client-node';
  * import { LeaderElector } from 'leader-elect';
- * import { kubernetesBackend } from 'leader-elect/kubernetes';
+ * import { kubernetesBackend, loadKubeconfig } from 'leader-elect/kubernetes';
  *
- * const kubeConfig = new KubeConfig();
- * kubeConfig.loadFromDefault(); // in a pod: the service account
+ * const kubeConfig = await loadKubeconfig(); // $KUBECONFIG, ~/.kube/config, or the pod's account
  * const elector = new LeaderElector({
  *   backend: kubernetesBackend({ kubeConfig, namespace: 'default', name: 'my-controller' }),
  *   onStartedLeading: async (term) => { ... },

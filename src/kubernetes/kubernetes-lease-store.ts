@@ -1,4 +1,3 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { ElectionTimings, LeaseBackend, WatchHandle } from '../backend/lease-backend.js';
 import {
   RecordLeaseBackend,
@@ -19,6 +18,7 @@ import {
   statusError,
 } from './kube-errors.js';
 import { type KubeResponse, KubeTransport } from './kube-transport.js';
+import type { KubeClientConfig } from './kubeconfig.js';
 import {
   LEASE_API_VERSION,
   type LeaseObject,
@@ -39,11 +39,12 @@ const CACHED_VERSIONS = 4;
 
 export interface KubernetesLeaseStoreOptions {
   /**
-   * Where and as whom: a client-node `KubeConfig`, loaded by the caller (`loadFromDefault()`,
+   * Where and as whom: {@link loadKubeconfig}'s result (fast: it does not import client-node's
+   * generated API), or a client-node `KubeConfig` loaded by the caller (`loadFromDefault()`,
    * `loadFromCluster()` in a pod, `loadFromFile()`...). Its current context's cluster and user
    * are used, including exec/OIDC plugins, client certificates and proxies.
    */
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeClientConfig;
   /** Namespace of the Lease objects (a DNS-1123 label). */
   readonly namespace: string;
   /**
