@@ -2,6 +2,8 @@
 // client-go's LeaseLock. The configuration comes from loadKubeconfig (kubeconfig files, the pod's
 // service account) or from a client-node KubeConfig the caller loads; @kubernetes/client-node is
 // an optional peer dependency, imported only for exec/auth-provider plugins and proxies.
+
+export type { CoordinatedLeaseBackend, CoordinatedMode } from './coordinated-lease-backend.js';
 export {
   type KubeClientConfig,
   type KubeCluster,
@@ -9,7 +11,6 @@ export {
   type LoadKubeconfigOptions,
   loadKubeconfig,
 } from './kubeconfig.js';
-export type { CoordinatedLeaseBackend, CoordinatedMode } from './coordinated-lease-backend.js';
 export { type KubernetesBackendOptions, kubernetesBackend } from './kubernetes-backend.js';
 export {
   DEFAULT_REQUEST_TIMEOUT_MS,
