@@ -158,13 +158,18 @@ describe('etcd member faults', () => {
         identity: 'direct',
         leaseDurationMs: leaseDuration,
         clock: systemClock,
-        signal: AbortSignal.timeout(4000),
+        // Longer than etcd's own request timeout (about 5 s), so that a request held by the
+        // member until then fails with etcd's timeout, not with ours: only the hasleader check
+        // answers "no leader". How fast it answers is logged, not asserted (a timing under load).
+        signal: AbortSignal.timeout(15_000),
       });
       await expect(attempt).rejects.toSatisfy(
         (e: unknown) =>
           hasErrorCode(e, ErrorCode.BackendUnavailable) && /no leader/.test(e.message),
       );
-      expect(performance.now() - sentAt).toBeLessThan(1000);
+      console.log(
+        `[faults] a leaderless member refused a request that requires a leader in ${(performance.now() - sentAt).toFixed(0)} ms`,
+      );
     } finally {
       await direct.close();
     }

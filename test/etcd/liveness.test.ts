@@ -155,10 +155,16 @@ describe('liveness under partial faults', () => {
   });
 
   test('killing any member, the raft leader included, never costs a term while the others answer', async () => {
+    // "While the others answer within the renew deadline": after the raft leader's death the
+    // others first elect a new one (0.5–1 s here on a quiet machine with a 500 ms election
+    // timeout, several seconds on 2 cores at a load average of 20–30, where 1.5 s cost a term once
+    // in 5 flake runs). A renew deadline of 4.5 s keeps the premise true under that load; the
+    // property checked is the same: no term lost, no sample without a leader.
+    const slack = { leaseDuration: 6000, renewDeadline: 4500, retryPeriod: 500 };
     const election = uniqueElection('kill-any');
-    const leader = electors.create({ endpoints: cluster.endpoints, election }, 'leader');
+    const leader = electors.create({ endpoints: cluster.endpoints, election }, 'leader', slack);
     await lead(leader);
-    const follower = electors.create({ endpoints: cluster.endpoints, election }, 'follower');
+    const follower = electors.create({ endpoints: cluster.endpoints, election }, 'follower', slack);
     await follow(follower, 'leader');
     for (let round = 0; round < 6; round++) {
       const raftLeader = await cluster.leaderMember({ timeoutMs: 10_000 });
@@ -167,7 +173,7 @@ describe('liveness under partial faults', () => {
         round % 2 === 0 ? raftLeader : cluster.members.find((m) => m !== raftLeader && m.running);
       expect(victim).toBeDefined();
       await victim!.kill('SIGKILL');
-      const gaps = await leadershipGaps(leader, leaseDuration);
+      const gaps = await leadershipGaps(leader, slack.leaseDuration);
       if (gaps > 0)
         console.log(
           '[liveness] gap after killing',
@@ -186,7 +192,7 @@ describe('liveness under partial faults', () => {
     }
     expect(leader.stops).toEqual([]);
     expect(follower.terms).toHaveLength(0);
-  });
+  }, 180_000);
 
   test('a fenced write whose member is stuck moves to one that answers; with none, a transient timeout within the term', async () => {
     const election = uniqueElection('fence-stuck');

@@ -12,7 +12,12 @@ import { startKubeApiserver } from '../env/kube-apiserver.mjs';
 import { sleep, waitFor } from '../support/wait.js';
 import { loadKubeConfig } from './support.js';
 
-const timings = { leaseDuration: 2000, renewDeadline: 1500, retryPeriod: 300 };
+// The property: a renewal that meets the dead apiserver fails (its connection is reset) and the
+// next one, through HAProxy to the survivor, lands within the renew deadline. With 1.5 s that
+// held on a quiet machine but not under a load average of 20–30 on 2 cores (1 failure in 5 flake
+// runs: the retry's new TLS connection and the survivor's answer took longer). The deadline gives
+// the same path 4.5 s; what is checked is unchanged.
+const timings = { leaseDuration: 6000, renewDeadline: 4500, retryPeriod: 500 };
 const haproxyInstalled = existsSync('/usr/sbin/haproxy');
 
 describe('kubernetes HA: two apiservers behind HAProxy', () => {
@@ -34,7 +39,7 @@ describe('kubernetes HA: two apiservers behind HAProxy', () => {
               kubeConfig,
               namespace: 'default',
               name: 'ha-election',
-              requestTimeoutMs: 750,
+              requestTimeoutMs: 1500,
             }),
             identity,
             ...timings,
@@ -78,6 +83,6 @@ describe('kubernetes HA: two apiservers behind HAProxy', () => {
         await env.stop();
       }
     },
-    120_000,
+    180_000,
   );
 });
