@@ -100,11 +100,9 @@ async function openKubernetes(config: KubernetesConfig): Promise<OpenedBackend> 
         { cause: error },
       );
     }
-    throw new CliError(
-      ExitCode.Backend,
-      `cannot load the kubeconfig${config.kubeconfig === null ? '' : ` ${config.kubeconfig}`}: ${messageOf(error)}; check --kubeconfig and --context`,
-      { cause: error },
-    );
+    throw new CliError(ExitCode.Backend, `${messageOf(error)}; check --kubeconfig and --context`, {
+      cause: error,
+    });
   }
   const namespace = config.namespace ?? (await defaultNamespace(kubeConfig.namespace));
   const backend = construct(() =>

@@ -235,7 +235,7 @@ async function readFiles(files: readonly string[]): Promise<Parsed> {
       text = await readFile(file, 'utf8');
     } catch (cause) {
       throw invalid(
-        `cannot read the kubeconfig ${file}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`,
+        `cannot read the kubeconfig ${file}: ${readFailure(cause)}`,
         { path: file },
         cause,
       );
@@ -509,11 +509,7 @@ class FileCache {
       // A file that vanished after it was read once: keep using what we had (a rotation in
       // progress replaces it); one that never could be read is a configuration error.
       if (cached !== undefined) return cached.data;
-      throw invalid(
-        `${this.source}: cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`,
-        { path },
-        cause,
-      );
+      throw invalid(`${this.source}: cannot read ${path}: ${readFailure(cause)}`, { path }, cause);
     }
     this.entries.set(path, { at: now, data });
     return data;
@@ -606,4 +602,13 @@ function invalid(
     details,
     ...(cause === undefined ? {} : { cause }),
   });
+}
+
+/** Why a file could not be read, in words, with the errno code the user can search for. */
+function readFailure(cause: unknown): string {
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file (ENOENT)';
+  if (code === 'EACCES') return 'permission denied (EACCES)';
+  if (code === 'EISDIR') return 'a directory, not a file (EISDIR)';
+  return code ?? String(cause);
 }

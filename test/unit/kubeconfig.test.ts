@@ -56,7 +56,7 @@ describe('bad input: LE_INVALID_OPTION, naming what to fix', () => {
     [
       'a file that does not exist',
       async () => join(dir, 'nope.yaml'),
-      /cannot read the kubeconfig .*nope\.yaml: ENOENT/,
+      /cannot read the kubeconfig .*nope\.yaml: no such file \(ENOENT\)/,
     ],
     ['invalid YAML', () => file('clusters: [\n  - {'), /is not valid YAML/],
     ['a YAML list, not a mapping', () => file('- a\n- b\n'), /is not a mapping/],
@@ -112,7 +112,7 @@ describe('bad input: LE_INVALID_OPTION, naming what to fix', () => {
         file(
           cluster('    server: https://127.0.0.1:6443\n    certificate-authority: missing-ca.pem'),
         ),
-      /cannot read .*missing-ca\.pem: ENOENT/,
+      /cannot read .*missing-ca\.pem: no such file \(ENOENT\)/,
     ],
     [
       'plain HTTP without insecure-skip-tls-verify',
