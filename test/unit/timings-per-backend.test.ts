@@ -18,7 +18,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function kube(): Promise<LeaseBackend> {
+async function kube(): Promise<LeaseBackend<unknown>> {
   const file = join(dir, 'kubeconfig.yaml');
   await writeFile(
     file,
@@ -39,7 +39,7 @@ async function kube(): Promise<LeaseBackend> {
   });
 }
 
-const backends: [string, () => Promise<LeaseBackend>][] = [
+const backends: [string, () => Promise<LeaseBackend<unknown>>][] = [
   ['etcd', async () => etcdBackend({ endpoints: ['http://127.0.0.1:1'], election: 'timings' })],
   ['kubernetes', kube],
   [
