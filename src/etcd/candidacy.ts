@@ -11,10 +11,10 @@
  * - Resign: delete our key (guarded by its create revision).
  *
  * Every proof of the lease is a keepalive's send time; how old it may be is decided by the rules
- * in keepalive-rules.ts.
+ * in keepalive-rules.ts, with this candidacy's inputs kept in candidate-proofs.ts. The steering
+ * side (transfers, operators' transfer requests, the side key) is in candidate-steering.ts.
  */
 
-import { scopedSignal } from '../abort.js';
 import type {
   AttemptRequest,
   ElectionTimings,
@@ -27,22 +27,25 @@ import type {
 } from '../backend/lease-backend.js';
 import type { Clock } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
-import { decodeAsk, encodeMeta, metaKey, transferRequestKey } from './candidate-meta.js';
+import {
+  type CampaignKey,
+  foreignLeaseError,
+  held,
+  heldInPlace,
+  type LocalHeld,
+  nobody,
+  notHeld,
+  rememberKey,
+  strayLeaderError,
+} from './candidate-key.js';
+import { CandidateProofs, sessionTtl } from './candidate-proofs.js';
+import { CandidateSteering, type SteeringOwner } from './candidate-steering.js';
 import type { ClientResources } from './client-resources.js';
 import type { Candidate, ElectionRecipe, ElectionView } from './election-recipe.js';
 import { ElectionWatches, type WatchesOwner } from './election-watches.js';
 import { isLeaseNotFound } from './etcd-errors.js';
-import { type EtcdFence, EtcdTermFence } from './fence.js';
-import {
-  backgroundInterval,
-  keepaliveNotBefore,
-  keepFreshSince,
-  mayLeadWithoutReading,
-  onClock,
-  proofTooOld,
-  renewalProofAge,
-  shortcutProofAge,
-} from './keepalive-rules.js';
+import type { EtcdFence } from './fence.js';
+import { keepFreshSince, mayLeadWithoutReading, onClock, proofTooOld } from './keepalive-rules.js';
 import { candidateKey } from './keys.js';
 import {
   type KeepaliveAck,
@@ -50,20 +53,6 @@ import {
   type LeaseSession,
   type SessionLease,
 } from './lease-session.js';
-import { awaitSuccessor, handOver, passOver, planTransfer, type TransferPlan } from './transfer.js';
-import type { WatchSubscription } from './watch-hub.js';
-
-/** Our candidate key as we last saw it. */
-interface CampaignKey {
-  readonly key: string;
-  readonly leaseId: bigint;
-  /** Generation of the session lease it is attached to. */
-  readonly generation: number;
-  readonly createRevision: bigint;
-  readonly fence: EtcdTermFence;
-  /** Deleted (resigned by someone, lease expired or revoked). */
-  gone: boolean;
-}
 
 /** Campaign rounds when the session lease turns out to be gone mid-campaign. */
 const CAMPAIGN_ROUNDS = 3;
@@ -83,68 +72,38 @@ export interface CandidacyOptions {
   readonly onWarning: (warning: LeaderElectError) => void;
 }
 
-export class Candidacy implements WatchesOwner {
+export class Candidacy implements WatchesOwner, SteeringOwner {
   readonly #resources: ClientResources;
   readonly #recipe: ElectionRecipe;
   readonly #clock: Clock;
   readonly #requestTimeout: number;
   readonly #watches: ElectionWatches;
-  readonly #maxAgeFixed: boolean;
-  #maxKeepaliveAge: number | undefined;
-  #timings: ElectionTimings | null = null;
+  /** Which keepalives prove our terms (candidate-proofs.ts). */
+  readonly #proofs: CandidateProofs;
   #session: LeaseSession | null = null;
   #stopLostListener: (() => void) | null = null;
   #campaign: CampaignKey | null = null;
   /** Token of the term we last reported held and that was not released or lost since. */
   #heldToken: bigint | null = null;
-  /** Clock reading when the previous attempt began: renewals reuse keepalives sent since. */
-  #previousAttemptAt: number | null = null;
   #listener: WatchListener | null = null;
-  #steering: boolean;
-  /** Our priority as advertised in the side key (see LeaseBackend.advertise). */
-  #priority = 0;
-  readonly #onWarning: (warning: LeaderElectError) => void;
-  /** The plan of a transfer prepared and not yet carried out. */
-  #transferPlan: TransferPlan | null = null;
-  /** The watch on operators' transfer requests (see #listenForAsks). */
-  #asks: WatchSubscription | null = null;
+  /** Transfers, transfer requests, the side key (candidate-steering.ts). */
+  readonly #steering: CandidateSteering;
   /** renewLocally's answer, one per term, updated in place (see LeaseBackend.renewLocally). */
-  #localHeld: Mutable<LeaseHeld<EtcdFence>> | null = null;
+  #localHeld: LocalHeld | null = null;
 
   constructor(options: CandidacyOptions) {
     this.#resources = options.resources;
     this.#recipe = options.recipe;
     this.#clock = options.resources.clock;
     this.#requestTimeout = options.requestTimeout;
-    this.#maxKeepaliveAge = options.maxKeepaliveAge;
-    this.#maxAgeFixed = options.maxKeepaliveAge !== undefined;
-    this.#steering = options.steering;
-    this.#onWarning = options.onWarning;
+    this.#proofs = new CandidateProofs(options.maxKeepaliveAge);
+    this.#steering = new CandidateSteering(options, this);
     this.#watches = new ElectionWatches(options.resources.hub, this.#clock, this);
   }
 
-  /** The elector's timings (see {@link renewalProofAge}). */
+  /** The elector's timings (see candidate-proofs.ts). */
   configure(timings: ElectionTimings): void {
-    this.#timings = timings;
-    if (!this.#maxAgeFixed) {
-      // The session's cadence for a lease of this election's TTL; with other elections on the
-      // session it can only be shorter (see lease-session.ts), never longer.
-      const ttlSeconds = sessionTtl(timings.leaseDurationMs);
-      const cadence = backgroundInterval(ttlSeconds, timings.renewDeadlineMs);
-      this.#maxKeepaliveAge = renewalProofAge(timings, cadence);
-    }
-  }
-
-  /**
-   * The oldest keepalive a renewal starting at `startedAt` may reuse. A `maxKeepaliveAge` set by
-   * the user keeps its documented rule (sent since the election's previous attempt, and at most
-   * that old); the derived one lets renewals ride on the session's background keepalive.
-   */
-  #renewalNotBefore(startedAt: number): number {
-    if (this.#maxAgeFixed || this.#maxKeepaliveAge === undefined) {
-      return keepaliveNotBefore(startedAt, this.#previousAttemptAt, this.#maxKeepaliveAge);
-    }
-    return startedAt - this.#maxKeepaliveAge;
+    this.#proofs.configure(timings);
   }
 
   /** Where watch events go (the elector's listener), or nowhere. */
@@ -160,7 +119,7 @@ export class Candidacy implements WatchesOwner {
 
   async campaign(request: AttemptRequest, signal: AbortSignal): Promise<Observation<EtcdFence>> {
     const startedAt = this.#clock.now();
-    this.#previousAttemptAt = startedAt;
+    this.#proofs.attemptStarted(startedAt);
     const session = this.#sessionFor(request.leaseDurationMs);
     const abandoned = this.#campaign;
     if (abandoned !== null && !abandoned.gone && this.#heldToken === abandoned.createRevision) {
@@ -194,10 +153,7 @@ export class Candidacy implements WatchesOwner {
     // the term's lease duration starts to count. The session's latest one serves if it is recent
     // enough (so that thousands of elections campaigning at once share a few keepalives);
     // otherwise one is sent alongside the read, so that winning costs no extra round trip.
-    const proofAge =
-      shortcut !== null && this.#timings !== null
-        ? shortcutProofAge(this.#timings)
-        : (this.#maxKeepaliveAge ?? 0);
+    const proofAge = this.#proofs.campaignAge(shortcut !== null);
     const proof = session.keepalive(startedAt - proofAge, signal);
     proof.catch(() => undefined);
 
@@ -229,14 +185,18 @@ export class Candidacy implements WatchesOwner {
       return NEW_LEASE;
     }
     if (ours.lease !== lease.id) {
-      throw new LeaderElectError(
-        ErrorCode.CorruptRecord,
-        `etcd election "${this.#recipe.election}": key ${JSON.stringify(key)} exists but is attached to lease ${ours.lease.toString(16)}, not to our session lease ${lease.id.toString(16)}; delete it`,
-        { details: { key } },
-      );
+      throw foreignLeaseError(this.#recipe.election, key, ours.lease, lease.id);
     }
-    const campaign = this.#remember(key, lease, ours.createRevision);
-    if (view.created === true) this.#publish(campaign, request.identity, null);
+    const campaign = rememberKey(
+      this.#campaign,
+      key,
+      lease,
+      ours.createRevision,
+      this.#resources,
+      this.#requestTimeout,
+    );
+    this.#campaign = campaign;
+    if (view.created === true) this.#steering.publish(campaign, request.identity, null);
     this.#watches.watch('own', key, view.revision + 1n);
     if (ours.value !== request.identity) {
       await this.#recipe.proclaim(key, ours.createRevision, lease.id, request.identity, signal);
@@ -247,7 +207,7 @@ export class Candidacy implements WatchesOwner {
       // A proof chosen when the campaign began may be too old by now (queued campaigns).
       if (ack !== null && proofTooOld(this.#clock.now(), ack.sentAt, proofAge)) {
         ack = await this.#awaitProof(
-          session.keepalive(this.#clock.now() - (this.#maxKeepaliveAge ?? 0), signal),
+          session.keepalive(this.#clock.now() - this.#proofs.maxAge, signal),
         );
       }
       if (ack === null || ack.generation !== lease.generation || campaign.gone) return NEW_LEASE;
@@ -260,18 +220,11 @@ export class Candidacy implements WatchesOwner {
   #lead(campaign: CampaignKey, ack: KeepaliveAck, request: AttemptRequest): LeaseHeld<EtcdFence> {
     this.#heldToken = campaign.createRevision;
     this.#watches.dropFollowerWatches();
-    this.#proved(campaign, ack);
+    this.#proofs.proved(campaign, ack);
     // Our side key says which term we lead: the confirmation a transfer to us waits for.
-    this.#publish(campaign, request.identity, campaign.createRevision);
-    this.#listenForAsks();
+    this.#steering.publish(campaign, request.identity, campaign.createRevision);
+    this.#steering.listenForAsks();
     return held(campaign, onClock(request.clock, this.#clock, ack.sentAt), ack.ttlSeconds);
-  }
-
-  /** The term of `campaign` was proved by `ack`: its fence may write until the term's deadline. */
-  #proved(campaign: CampaignKey, ack: KeepaliveAck): void {
-    if (this.#timings !== null) {
-      campaign.fence.holdUntil(ack.sentAt + this.#timings.renewDeadlineMs);
-    }
   }
 
   /** Someone older leads: watch it and our predecessor, and report it. */
@@ -298,11 +251,7 @@ export class Candidacy implements WatchesOwner {
     await this.#watches.ready(signal);
     this.#watches.lineIsLive(line);
     if (leader.lease !== leader.namedLease) {
-      throw new LeaderElectError(
-        ErrorCode.CorruptRecord,
-        `etcd election "${this.#recipe.election}": the oldest candidate key ${JSON.stringify(leader.key)} (value ${JSON.stringify(leader.value)}) is ${leader.lease === 0n ? 'not attached to any lease' : `attached to lease ${leader.lease.toString(16)}`}, not to the lease its name gives; it was not written by the election recipe and may never expire. Nobody can lead until it is deleted`,
-        { details: { key: leader.key, value: leader.value } },
-      );
+      throw strayLeaderError(this.#recipe.election, leader);
     }
     return notHeld(leader);
   }
@@ -358,29 +307,6 @@ export class Candidacy implements WatchesOwner {
     return view;
   }
 
-  #remember(key: string, lease: SessionLease, createRevision: bigint): CampaignKey {
-    const current = this.#campaign;
-    if (
-      current !== null &&
-      current.key === key &&
-      current.createRevision === createRevision &&
-      current.generation === lease.generation &&
-      !current.gone
-    ) {
-      return current;
-    }
-    const campaign: CampaignKey = {
-      key,
-      leaseId: lease.id,
-      generation: lease.generation,
-      createRevision,
-      gone: false,
-      fence: new EtcdTermFence(this.#resources, key, createRevision, this.#requestTimeout),
-    };
-    this.#campaign = campaign;
-    return campaign;
-  }
-
   // ---------------------------------------------------------------- renew
 
   /**
@@ -400,37 +326,28 @@ export class Candidacy implements WatchesOwner {
       return null;
     }
     const startedAt = this.#clock.now();
-    const notBefore = this.#renewalNotBefore(startedAt);
+    const notBefore = this.#proofs.renewalNotBefore(startedAt);
     const ack = session.acknowledgedSince(notBefore);
     if (ack === null || ack.generation !== campaign.generation) return null;
-    this.#previousAttemptAt = startedAt;
+    this.#proofs.attemptStarted(startedAt);
     const freshSince = keepFreshSince(
       startedAt,
       ack.sentAt,
-      this.#maxKeepaliveAge ?? 0,
+      this.#proofs.maxAge,
       session.electionCount,
     );
     if (freshSince !== null) session.keepFresh(freshSince);
-    this.#proved(campaign, ack);
+    this.#proofs.proved(campaign, ack);
     const sentAt = onClock(request.clock, this.#clock, ack.sentAt);
-    let answer = this.#localHeld;
-    if (
-      answer === null ||
-      answer.token !== campaign.createRevision ||
-      answer.fence !== campaign.fence
-    ) {
-      answer = { ...held(campaign, sentAt, ack.ttlSeconds) };
-      this.#localHeld = answer;
-    }
-    answer.sentAt = sentAt;
-    answer.leaseDurationMs = ack.ttlSeconds * 1_000;
+    const answer = heldInPlace(this.#localHeld, campaign, sentAt, ack.ttlSeconds);
+    this.#localHeld = answer;
     return answer;
   }
 
   async renew(request: AttemptRequest, signal: AbortSignal): Promise<Observation<EtcdFence>> {
     const startedAt = this.#clock.now();
-    const notBefore = this.#renewalNotBefore(startedAt);
-    this.#previousAttemptAt = startedAt;
+    const notBefore = this.#proofs.renewalNotBefore(startedAt);
+    this.#proofs.attemptStarted(startedAt);
     const campaign = this.#campaign;
     const session = this.#session;
     if (session === null || !this.#stillHeld(campaign, request.token)) return this.#lost(signal);
@@ -458,7 +375,7 @@ export class Candidacy implements WatchesOwner {
       }
       this.#watches.verified(campaign.key, liveAtRead);
     }
-    this.#proved(campaign, ack);
+    this.#proofs.proved(campaign, ack);
     return held(campaign, onClock(request.clock, this.#clock, ack.sentAt), ack.ttlSeconds);
   }
 
@@ -486,157 +403,40 @@ export class Candidacy implements WatchesOwner {
 
   // ---------------------------------------------------------------- transfer
 
-  /** Checks that the term `token` can be handed to `successor` (see transfer.ts). */
+  /** Checks that the term `token` can be handed to `successor` (see candidate-steering.ts). */
   async prepareTransfer(token: bigint, successor: string, signal: AbortSignal): Promise<void> {
     const campaign = this.#campaign;
     if (!this.#stillHeld(campaign, token)) {
       throw new LeaderElectError(ErrorCode.NotLeader, `term ${token} is no longer ours`);
     }
-    this.#transferPlan = await planTransfer(
-      this.#resources,
-      this.#recipe,
-      token,
-      successor,
-      this.#requestTimeout,
-      signal,
-    );
+    await this.#steering.prepare(token, successor, signal);
   }
 
   /** Hands the term `token` to `successor`; resolves with its token once it confirmed. */
-  async transfer(
+  transfer(
     token: bigint,
     successor: string,
     confirmWithinMs: number,
     signal: AbortSignal,
   ): Promise<bigint> {
     const campaign = this.#campaign;
-    const planned = this.#transferPlan;
-    this.#transferPlan = null;
-    const plan =
-      planned !== null &&
-      planned.leader.createRevision === token &&
-      planned.successor.value === successor
-        ? planned
-        : await planTransfer(
-            this.#resources,
-            this.#recipe,
-            token,
-            successor,
-            this.#requestTimeout,
-            signal,
-          );
-    const revision = await handOver(
-      this.#resources,
-      this.#recipe,
-      plan,
-      this.#requestTimeout,
-      signal,
-    );
-    // Our key is gone: the term is over here; the elector campaigns again later, at the back.
-    if (campaign !== null) campaign.gone = true;
-    if (this.#campaign === campaign) this.#campaign = null;
-    this.#heldToken = null;
-    this.#watches.dropAll();
-    if (!plan.successorOurs) return plan.successor.createRevision;
-    const confirmed = await awaitSuccessor(
-      this.#resources,
-      this.#recipe.election,
-      plan,
-      revision,
-      confirmWithinMs,
-      signal,
-    );
-    if (confirmed) return plan.successor.createRevision;
-    await passOver(this.#resources, this.#recipe, plan, this.#requestTimeout).catch(
-      () => undefined,
-    );
-    throw new LeaderElectError(
-      ErrorCode.TransferFailed,
-      `etcd election "${this.#recipe.election}": "${successor}" did not confirm the transfer within ${confirmWithinMs} ms; its key was removed, the next candidate leads`,
-      { details: { successor } },
-    );
-  }
-
-  /**
-   * While we lead (with steering): an operator's request to hand over (`leader-elect transfer`)
-   * arrives as a put of the request key; one for our term is consumed (deleted) and passed to the
-   * elector, one for another term is stale and deleted.
-   */
-  #listenForAsks(): void {
-    if (!this.#steering || this.#asks !== null) return;
-    const key = transferRequestKey(this.#recipe.election);
-    this.#asks = this.#resources.hub.subscribe(
-      { key: Buffer.from(key), deletesOnly: false, startRevision: 0n, startNow: true },
-      {
-        event: (type, kv) => {
-          if (type !== 'put') return;
-          const ask = decodeAsk(kv.value.toString('utf8'));
-          const held = this.#heldToken;
-          if (held === null) return; // not ours to consume: the next leader judges it
-          const scope = scopedSignal(undefined, {
-            ms: this.#requestTimeout,
-            clock: this.#clock,
-            reason: () =>
-              new LeaderElectError(ErrorCode.BackendTimeout, 'consuming the request timed out'),
-          });
-          void this.#recipe.deleteQuietly(key, scope.signal).finally(() => scope.dispose());
-          if (ask !== null && ask.token === held)
-            this.emit({ type: 'transfer-requested', to: ask.to });
-        },
-        ready: () => undefined,
-        down: () => undefined,
-        ended: () => {
-          this.#asks = null;
-        },
-      },
-    );
+    return this.#steering.transfer(token, successor, confirmWithinMs, signal, () => {
+      // Our key is gone: the term is over here; the elector campaigns again later, at the back.
+      if (campaign !== null) campaign.gone = true;
+      if (this.#campaign === campaign) this.#campaign = null;
+      this.#heldToken = null;
+      this.#watches.dropAll();
+    });
   }
 
   /** Our priority from now on (republished at once if we have a key). */
   advertise(identity: string, priority: number): void {
-    this.#priority = priority;
-    const campaign = this.#campaign;
-    if (campaign !== null && !campaign.gone) {
-      this.#publish(
-        campaign,
-        identity,
-        this.#heldToken === campaign.createRevision ? campaign.createRevision : null,
-      );
-    }
+    this.#steering.advertise(identity, priority, this.#campaign);
   }
 
-  /** Writes our side key (best effort, off the critical path; see candidate-meta.ts). */
-  #publish(campaign: CampaignKey, identity: string, term: bigint | null): void {
-    if (!this.#steering) return;
-    const scope = scopedSignal(undefined, {
-      ms: this.#requestTimeout,
-      clock: this.#clock,
-      reason: () =>
-        new LeaderElectError(ErrorCode.BackendTimeout, 'publishing the side key timed out'),
-    });
-    this.#recipe
-      .putOnLease(
-        metaKey(this.#recipe.election, campaign.leaseId),
-        encodeMeta({ identity, priority: this.#priority, term }),
-        campaign.leaseId,
-        scope.signal,
-      )
-      .then(
-        () => scope.dispose(),
-        (error: unknown) => {
-          scope.dispose();
-          const typed = this.#recipe.error(error, 'publishing the side key');
-          if (typed.code !== ErrorCode.PermissionDenied) return;
-          this.#steering = false;
-          this.#onWarning(
-            new LeaderElectError(
-              ErrorCode.PermissionDenied,
-              `etcd election "${this.#recipe.election}": steering is off for this candidate, its side key was refused (${typed.message})`,
-              { cause: typed },
-            ),
-          );
-        },
-      );
+  /** Token of the term we last reported held and that was not released or lost since. */
+  get heldToken(): bigint | null {
+    return this.#heldToken;
   }
 
   // ---------------------------------------------------------------- resign and close
@@ -663,8 +463,7 @@ export class Candidacy implements WatchesOwner {
    */
   async close(signal: AbortSignal): Promise<void> {
     this.#watches.close();
-    this.#asks?.close();
-    this.#asks = null;
+    this.#steering.close();
     this.#listener = null;
     this.#stopLostListener?.();
     this.#stopLostListener = null;
@@ -694,7 +493,7 @@ export class Candidacy implements WatchesOwner {
     const session = this.#resources.sessionFor(
       this.#recipe.election,
       ttlSeconds,
-      this.#timings?.renewDeadlineMs ?? null,
+      this.#proofs.timings?.renewDeadlineMs ?? null,
     );
     this.#session = session;
     this.#stopLostListener = session.onLost((generation) => {
@@ -732,29 +531,4 @@ export class Candidacy implements WatchesOwner {
       // The elector's listener does not throw; a foreign one must not break the backend.
     }
   }
-}
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/** etcd leases have whole-second TTLs: round up, so the lease is never shorter than asked. */
-function sessionTtl(leaseDurationMs: number): number {
-  return Math.max(1, Math.ceil(leaseDurationMs / 1_000));
-}
-
-function held(campaign: CampaignKey, sentAt: number, ttlSeconds: number): LeaseHeld<EtcdFence> {
-  return {
-    kind: 'held',
-    token: campaign.createRevision,
-    sentAt,
-    leaseDurationMs: ttlSeconds * 1_000,
-    fence: campaign.fence,
-  };
-}
-
-function notHeld(leader: Candidate): LeaseNotHeld {
-  return { kind: 'not-held', holder: leader.value, token: leader.createRevision, expiresAt: null };
-}
-
-function nobody(): LeaseNotHeld {
-  return { kind: 'not-held', holder: null, token: null, expiresAt: null };
 }

@@ -12,7 +12,7 @@ import type { TimerHandle } from '../clock.js';
 import type { LeaderElectError } from '../errors.js';
 import type { ClientResources } from './client-resources.js';
 import { type Candidate, type ElectionRecipe, prefixRange } from './election-recipe.js';
-import type { WatchSink, WatchSubscription } from './watch-hub.js';
+import type { WatchSink, WatchSubscription } from './watch-subscription.js';
 
 /** How long to wait before reading again after a failed read (the watch is down meanwhile). */
 const RETRY_MS = 1_000;

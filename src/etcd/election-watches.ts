@@ -15,7 +15,8 @@ import type { IKeyValue } from 'etcd3';
 import type { WatchEvent } from '../backend/lease-backend.js';
 import type { Clock } from '../clock.js';
 import type { LeaderElectError } from '../errors.js';
-import type { WatchHub, WatchSink, WatchSubscription } from './watch-hub.js';
+import type { WatchHub } from './watch-hub.js';
+import type { WatchSink, WatchSubscription } from './watch-subscription.js';
 
 export type Slot = 'own' | 'leader' | 'predecessor';
 

@@ -7,6 +7,7 @@
  * for each call is elsewhere:
  *
  * - candidacy.ts: the recipe's steps for our candidate key (campaign, renew, resign);
+ * - candidate-steering.ts: transfers, operators' transfer requests, the side key;
  * - election-recipe.ts: the recipe's transactions;
  * - election-watches.ts: the watches on our key, the leader and our predecessor;
  * - keepalive-rules.ts: how old a keepalive may be to prove a term (pure);

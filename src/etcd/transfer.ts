@@ -28,7 +28,7 @@ import { ErrorCode, LeaderElectError } from '../errors.js';
 import { decodeMeta, metaKey, metaLease, metaPrefix } from './candidate-meta.js';
 import type { ClientResources } from './client-resources.js';
 import { type Candidate, createdAt, type ElectionRecipe, prefixRange } from './election-recipe.js';
-import type { WatchSink } from './watch-hub.js';
+import type { WatchSink } from './watch-subscription.js';
 
 export interface TransferPlan {
   /** Our key: the leader's. */

@@ -4,7 +4,8 @@
 import type { IKeyValue } from 'etcd3';
 import { describe, expect, test } from 'vitest';
 import type { LeaderElectError } from '../../../src/errors.js';
-import { WatchHub, type WatchSink } from '../../../src/etcd/watch-hub.js';
+import { WatchHub } from '../../../src/etcd/watch-hub.js';
+import type { WatchSink } from '../../../src/etcd/watch-subscription.js';
 import { FakeClock, flushMicrotasks } from '../../../src/testing/fake-clock.js';
 import { ScriptedEtcd } from '../../support/scripted-etcd.js';
 
