@@ -148,6 +148,20 @@ describe('etcd member faults', () => {
       `[faults] member without raft leader → follower notified in ${(performance.now() - pausedAt).toFixed(0)} ms: ${error.message}`,
     );
     expect(follower.elector.isLeader()).toBe(false);
+    // The premise of what follows, checked rather than assumed: the member itself says it has no
+    // leader (its /health answers "RAFT NO LEADER" at once when it has none).
+    await waitFor(
+      async () => {
+        const res = await fetch(`${lonely.clientUrl}/health`, {
+          signal: AbortSignal.timeout(1000),
+        }).catch(() => null);
+        const body = res === null ? null : await res.text().catch(() => '');
+        return body !== null && /NO LEADER/i.test(body);
+      },
+      'the lonely member to report that it has no leader',
+      10_000,
+      50,
+    );
     // Requests carry `hasleader` too: the leaderless member refuses at once instead of holding
     // them until etcd's own request timeout (about 5 s).
     const direct = etcdBackend({ endpoints: [lonely.clientUrl], election: `${election}-direct` });
@@ -161,7 +175,7 @@ describe('etcd member faults', () => {
         // Longer than etcd's own request timeout (about 5 s), so that a request held by the
         // member until then fails with etcd's timeout, not with ours: only the hasleader check
         // answers "no leader". How fast it answers is logged, not asserted (a timing under load).
-        signal: AbortSignal.timeout(15_000),
+        signal: AbortSignal.timeout(6_000),
       });
       await expect(attempt).rejects.toSatisfy(
         (e: unknown) =>
