@@ -45,17 +45,15 @@ function refused(message: string, details: Record<string, unknown>): LeaderElect
 }
 
 /**
- * Reads the election and our candidates' side keys, and says what the transfer will do; rejects
- * with `LE_TRANSFER_REFUSED` (nothing changed) when it cannot happen.
+ * One consistent read of the election: its candidate keys and the leader-elect side keys beside
+ * it, in one transaction (one revision), as a transfer plan and the priority lookout need them.
  */
-export async function planTransfer(
+async function readElection(
   resources: ClientResources,
   recipe: ElectionRecipe,
-  token: bigint,
-  successor: string,
   requestTimeout: number,
   signal: AbortSignal,
-): Promise<TransferPlan> {
+): Promise<{ candidates: IKeyValue[]; sideKeys: IKeyValue[] }> {
   const response = await resources.unary(
     (options) =>
       resources.client.kv.txn(
@@ -72,8 +70,27 @@ export async function planTransfer(
     signal,
     requestTimeout,
   );
-  const candidates = recipe.candidates(response.responses[0]?.response_range?.kvs ?? []);
-  const ours = sideKeys(recipe.election, response.responses[1]?.response_range?.kvs ?? []);
+  return {
+    candidates: response.responses[0]?.response_range?.kvs ?? [],
+    sideKeys: response.responses[1]?.response_range?.kvs ?? [],
+  };
+}
+
+/**
+ * Reads the election and our candidates' side keys, and says what the transfer will do; rejects
+ * with `LE_TRANSFER_REFUSED` (nothing changed) when it cannot happen.
+ */
+export async function planTransfer(
+  resources: ClientResources,
+  recipe: ElectionRecipe,
+  token: bigint,
+  successor: string,
+  requestTimeout: number,
+  signal: AbortSignal,
+): Promise<TransferPlan> {
+  const read = await readElection(resources, recipe, requestTimeout, signal);
+  const candidates = recipe.candidates(read.candidates);
+  const ours = sideKeys(recipe.election, read.sideKeys);
   const leader = candidates[0];
   if (leader === undefined || leader.createRevision !== token) {
     throw new LeaderElectError(
@@ -112,25 +129,10 @@ export async function steerableCandidates(
   requestTimeout: number,
   signal: AbortSignal,
 ): Promise<{ identity: string; priority: number }[]> {
-  const response = await resources.unary(
-    (options) =>
-      resources.client.kv.txn(
-        {
-          compare: [],
-          success: [
-            { request_range: prefixRange(recipe.prefix) },
-            { request_range: prefixRange(metaPrefix(recipe.election)) },
-          ],
-          failure: [],
-        },
-        options,
-      ),
-    signal,
-    requestTimeout,
-  );
-  const candidates = recipe.candidates(response.responses[0]?.response_range?.kvs ?? []);
+  const read = await readElection(resources, recipe, requestTimeout, signal);
+  const candidates = recipe.candidates(read.candidates);
   const metas = new Map<bigint, { identity: string; priority: number }>();
-  for (const kv of response.responses[1]?.response_range?.kvs ?? []) {
+  for (const kv of read.sideKeys) {
     const lease = metaLease(recipe.election, kv.key.toString('utf8'));
     const meta = lease === null ? null : decodeMeta(kv.value.toString('utf8'));
     if (lease !== null && meta !== null) metas.set(lease, meta);
