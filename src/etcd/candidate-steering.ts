@@ -43,6 +43,9 @@ export class CandidateSteering {
   #transferPlan: TransferPlan | null = null;
   /** The watch on operators' transfer requests (see listenForAsks). */
   #asks: WatchSubscription | null = null;
+  /** listenForAsks has scheduled the watch for the next turn (see #soon). */
+  #asksSoon = false;
+  #closed = false;
 
   constructor(options: SteeringOptions, owner: SteeringOwner) {
     this.#options = options;
@@ -115,7 +118,15 @@ export class CandidateSteering {
    * elector, one for another term is stale and deleted.
    */
   listenForAsks(): void {
-    if (!this.#steering || this.#asks !== null) return;
+    if (!this.#steering || this.#asks !== null || this.#asksSoon) return;
+    this.#asksSoon = true;
+    this.#soon(() => {
+      this.#asksSoon = false;
+      if (this.#owner.heldToken !== null && this.#asks === null) this.#watchAsks();
+    });
+  }
+
+  #watchAsks(): void {
     const { resources, recipe, requestTimeout } = this.#options;
     const key = transferRequestKey(recipe.election);
     this.#asks = resources.hub.subscribe(
@@ -147,6 +158,7 @@ export class CandidateSteering {
 
   /** Stops listening for transfer requests. */
   close(): void {
+    this.#closed = true;
     this.#asks?.close();
     this.#asks = null;
   }
@@ -168,6 +180,27 @@ export class CandidateSteering {
   /** Writes our side key (best effort, off the critical path; see candidate-meta.ts). */
   publish(campaign: CampaignKey, identity: string, term: bigint | null): void {
     if (!this.#steering) return;
+    this.#soon(() => {
+      if (this.#steering && !campaign.gone) this.#put(campaign, identity, term);
+    });
+  }
+
+  /**
+   * Runs `step` in the next turn of the event loop (setImmediate: a turn, not a time), unless
+   * the candidacy closed meanwhile. The side key's put and the requests' watch are sent when we
+   * take or join the line, and sending a gRPC call costs about half a millisecond of this
+   * thread: in the same turn they delayed the elector's announcement of a new term by as much
+   * (measured: the etcd graceful handoff p50 went from 3.8 to 4.7 ms when the benchmark turned
+   * steering on, 200 trials each, bench/results/before-after). Each waits for the elector to
+   * have taken its answer; a transfer to us confirms by the put a turn later.
+   */
+  #soon(step: () => void): void {
+    setImmediate(() => {
+      if (!this.#closed) step();
+    });
+  }
+
+  #put(campaign: CampaignKey, identity: string, term: bigint | null): void {
     const { recipe } = this.#options;
     const scope = scopedSignal(undefined, {
       ms: this.#options.requestTimeout,

@@ -53,6 +53,34 @@ describe('KeyChecker', () => {
     await admin.delete().prefix(`${prefix}/`).exec();
   });
 
+  test('many batches in flight at once: no MaxListenersExceededWarning from the shared closing signal', async () => {
+    const prefix = uniqueElection('checker-many');
+    const batches = 12; // Node warns from the 11th listener on one signal
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    closers.push(() => process.off('warning', onWarning));
+    let transactions = 0;
+    const checker = new KeyChecker(
+      admin,
+      (call, signal, timeoutMs) => {
+        transactions++;
+        return unary(call, signal, timeoutMs);
+      },
+      5_000,
+    );
+    closers.push(() => checker.close());
+    const answers = await Promise.all(
+      Array.from({ length: MAX_KEYS_PER_TXN * batches }, (_, i) =>
+        checker.createRevision(Buffer.from(`${prefix}/k${i}`), AbortSignal.timeout(10_000)),
+      ),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(transactions).toBe(batches);
+    expect(answers.every((answer) => answer === null)).toBe(true);
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
   test("a caller's abort rejects only that caller", async () => {
     const prefix = uniqueElection('checker-abort');
     await admin.put(`${prefix}/a`).value('x').exec();

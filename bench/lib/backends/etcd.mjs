@@ -131,7 +131,15 @@ export async function startEtcdBackend({ log }) {
         retryPeriodMs: p.retryPeriod,
         text: `leaseDuration ${p.leaseDuration} / renewDeadline ${p.renewDeadline} / retryPeriod ${p.retryPeriod} ms (session TTL ${Math.ceil(p.leaseDuration / 1000)} s)`,
       }),
-      command: ({ election, identity, profile, fenceUrl, scale = false, elections = 1 }) => ({
+      command: ({
+        election,
+        identity,
+        profile,
+        fenceUrl,
+        scale = false,
+        elections = 1,
+        steering = false,
+      }) => ({
         command: process.execPath,
         args: [
           fixture('ours-etcd.mjs'),
@@ -149,6 +157,7 @@ export async function startEtcdBackend({ log }) {
           String(profile.retryPeriod),
           ...(scale ? ['--scale', '--elections', String(elections)] : []),
           ...(fenceUrl ? ['--fence-url', fenceUrl] : []),
+          ...(steering ? ['--steering'] : []),
         ],
       }),
       parse: () => parseFixture,

@@ -15,7 +15,8 @@ export async function transferScenario(
   impl,
   { trials, profile, election, progress, maxMisses = MAX_CONSECUTIVE_MISSES },
 ) {
-  const spawn = (identity) => ctx.spawn(impl, { election, identity, profile });
+  // steering: etcd's transfer past a bystander needs the side keys (etcdBackend({ steering })).
+  const spawn = (identity) => ctx.spawn(impl, { election, identity, profile, steering: true });
   const timeoutMs = setupTimeout(impl, profile);
   const samples = [];
   let missed = 0;
