@@ -3,7 +3,7 @@
  *
  * Why: client-node's `KubeConfig` lives in a module that imports the whole generated API (about
  * 2,300 model files); importing it took 650–1,000 ms on the benchmark machine, against 5 ms for
- * js-yaml and this file — most of what made our Kubernetes cold start slower than client-go's
+ * js-yaml and these files — most of what made our Kubernetes cold start slower than client-go's
  * (docs/benchmarks.md, "Cold start"). The transport needs only two things from a configuration
  * (`getCurrentCluster()` and `applyToHTTPSOptions()`, {@link KubeClientConfig}), so this reads the
  * common cases itself: contexts, clusters and users from one or more files, certificate
@@ -13,15 +13,19 @@
  * credential plugins, `auth-provider` plugins (OIDC, GCP, Azure) and `proxy-url` — it hands to
  * client-node's `KubeConfig`, imported only then, with the same cluster and user, so users of
  * those features get exactly what they got before.
+ *
+ * This file owns where a configuration comes from (files, `$KUBECONFIG`, `~/.kube/config`, the
+ * service account) and the choice of a context; reading and parsing a file is
+ * `kubeconfig-file.ts`, and the credentials each request carries are `kubeconfig-credentials.ts`.
  */
 import { access, readFile } from 'node:fs/promises';
 import type https from 'node:https';
 import { isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join } from 'node:path';
-import { load as parseYaml } from 'js-yaml';
-import { type Clock, systemClock } from '../clock.js';
-import { ErrorCode, LeaderElectError } from '../errors.js';
+import { delimiter, join } from 'node:path';
+import { systemClock } from '../clock.js';
+import { OwnCredentials, viaClientNode } from './kubeconfig-credentials.js';
+import { invalid, type Parsed, readFiles } from './kubeconfig-file.js';
 
 /** The cluster a configuration points at (the fields the transport reads). */
 export interface KubeCluster {
@@ -77,13 +81,6 @@ export interface Kubeconfig extends KubeClientConfig {
 }
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
-
-/**
- * How long file-based credentials (token files, certificate and key files) are reused before they
- * are read again: rotated tokens and certificates are picked up within a minute, as client-go and
- * client-node refresh a service account token, without a file read per request.
- */
-const FILE_REFRESH_MS = 60_000;
 
 /**
  * Reads a kubeconfig the way kubectl does (or a pod's service account) and returns the
@@ -181,194 +178,6 @@ async function inCluster(dir: string): Promise<Parsed> {
 }
 
 // ---------------------------------------------------------------------------
-// Parsing
-
-interface ClusterEntry {
-  readonly server: string;
-  readonly caFile?: string | undefined;
-  readonly caData?: string | undefined;
-  readonly insecure: boolean;
-  readonly tlsServerName?: string | undefined;
-  readonly proxyUrl?: string | undefined;
-}
-
-interface UserEntry {
-  readonly token?: string | undefined;
-  readonly tokenFile?: string | undefined;
-  readonly certFile?: string | undefined;
-  readonly certData?: string | undefined;
-  readonly keyFile?: string | undefined;
-  readonly keyData?: string | undefined;
-  readonly username?: string | undefined;
-  readonly password?: string | undefined;
-  readonly impersonate?: string | undefined;
-  /** Plugin sections this file does not implement: client-node handles them (as read). */
-  readonly exec?: unknown;
-  readonly authProvider?: unknown;
-}
-
-interface ContextEntry {
-  readonly cluster: string;
-  readonly user: string;
-  readonly namespace?: string | undefined;
-}
-
-interface Parsed {
-  readonly source: string;
-  readonly currentContext: string | undefined;
-  readonly clusters: Map<string, ClusterEntry>;
-  readonly users: Map<string, UserEntry>;
-  readonly contexts: Map<string, ContextEntry>;
-}
-
-async function readFiles(files: readonly string[]): Promise<Parsed> {
-  const merged: Parsed & { currentContext: string | undefined } = {
-    source: files.join(delimiter),
-    currentContext: undefined,
-    clusters: new Map(),
-    users: new Map(),
-    contexts: new Map(),
-  };
-  for (const file of files) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (cause) {
-      throw invalid(
-        `cannot read the kubeconfig ${file}: ${readFailure(cause)}`,
-        { path: file },
-        cause,
-      );
-    }
-    const parsed = parseFile(text, file);
-    // kubectl's merge: the first file to set a value wins.
-    merged.currentContext ??= parsed.currentContext;
-    for (const kind of ['clusters', 'users', 'contexts'] as const) {
-      const into = merged[kind] as Map<string, unknown>;
-      for (const [name, entry] of parsed[kind]) if (!into.has(name)) into.set(name, entry);
-    }
-  }
-  return merged;
-}
-
-function parseFile(text: string, file: string): Parsed {
-  let document: unknown;
-  try {
-    document = parseYaml(text, { filename: file });
-  } catch (cause) {
-    throw invalid(
-      `the kubeconfig ${file} is not valid YAML: ${(cause as Error).message}`,
-      { path: file },
-      cause,
-    );
-  }
-  if (document === undefined || document === null) document = {};
-  if (!isRecord(document)) throw invalid(`the kubeconfig ${file} is not a mapping`, { path: file });
-  const at = new Fields(file, dirname(file));
-  const current = at.optionalString(document, 'current-context', 'the top level');
-  return {
-    source: file,
-    currentContext: current === '' ? undefined : current,
-    clusters: at.named(document, 'clusters', 'cluster', (entry, where) => ({
-      server: at.requiredString(entry, 'server', where).replace(/\/$/, ''),
-      caFile: at.path(entry, 'certificate-authority', where),
-      caData: at.optionalString(entry, 'certificate-authority-data', where),
-      insecure: at.optionalBoolean(entry, 'insecure-skip-tls-verify', where) ?? false,
-      tlsServerName: at.optionalString(entry, 'tls-server-name', where),
-      proxyUrl: at.optionalString(entry, 'proxy-url', where),
-    })),
-    users: at.named(document, 'users', 'user', (entry, where) => ({
-      token: at.optionalString(entry, 'token', where),
-      tokenFile: at.path(entry, 'tokenFile', where) ?? at.path(entry, 'token-file', where),
-      certFile: at.path(entry, 'client-certificate', where),
-      certData: at.optionalString(entry, 'client-certificate-data', where),
-      keyFile: at.path(entry, 'client-key', where),
-      keyData: at.optionalString(entry, 'client-key-data', where),
-      username: at.optionalString(entry, 'username', where),
-      password: at.optionalString(entry, 'password', where),
-      impersonate: at.optionalString(entry, 'as', where),
-      exec: entry.exec ?? undefined,
-      authProvider: entry['auth-provider'] ?? undefined,
-    })),
-    contexts: at.named(document, 'contexts', 'context', (entry, where) => ({
-      cluster: at.requiredString(entry, 'cluster', where),
-      user: at.optionalString(entry, 'user', where) ?? '',
-      namespace: at.optionalString(entry, 'namespace', where) || undefined,
-    })),
-  };
-}
-
-/** Typed reads of one file's fields, with errors that name the file and the entry. */
-class Fields {
-  constructor(
-    private readonly file: string,
-    private readonly directory: string,
-  ) {}
-
-  /** A `[{ name, <key>: {...} }]` list as a map (the first of two entries with one name wins). */
-  named<T>(
-    document: Record<string, unknown>,
-    list: string,
-    key: string,
-    read: (entry: Record<string, unknown>, where: string) => T,
-  ): Map<string, T> {
-    const out = new Map<string, T>();
-    const items = document[list];
-    if (items === undefined || items === null) return out;
-    if (!Array.isArray(items)) throw this.error(`${list} must be a list`);
-    items.forEach((item: unknown, i) => {
-      if (!isRecord(item) || typeof item.name !== 'string' || item.name === '') {
-        throw this.error(`${list}[${i}] needs a name`);
-      }
-      const where = `${list}[${i}] ("${item.name}")`;
-      const body = item[key] ?? {};
-      if (!isRecord(body)) throw this.error(`${where}.${key} must be a mapping`);
-      if (!out.has(item.name)) out.set(item.name, read(body, `${where}.${key}`));
-    });
-    return out;
-  }
-
-  optionalString(entry: Record<string, unknown>, field: string, where: string): string | undefined {
-    const value = entry[field];
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== 'string') {
-      throw this.error(`${where}.${field} must be a string, got ${typeof value}`);
-    }
-    return value;
-  }
-
-  requiredString(entry: Record<string, unknown>, field: string, where: string): string {
-    const value = this.optionalString(entry, field, where);
-    if (value === undefined || value === '') throw this.error(`${where}.${field} is missing`);
-    return value;
-  }
-
-  optionalBoolean(
-    entry: Record<string, unknown>,
-    field: string,
-    where: string,
-  ): boolean | undefined {
-    const value = entry[field];
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== 'boolean') {
-      throw this.error(`${where}.${field} must be true or false, got ${JSON.stringify(value)}`);
-    }
-    return value;
-  }
-
-  /** A file name, relative to the kubeconfig's directory (kubectl's rule). */
-  path(entry: Record<string, unknown>, field: string, where: string): string | undefined {
-    const value = this.optionalString(entry, field, where);
-    if (value === undefined || value === '') return undefined;
-    return isAbsolute(value) ? value : join(this.directory, value);
-  }
-
-  error(message: string): LeaderElectError {
-    return invalid(`the kubeconfig ${this.file}: ${message}`, { path: this.file });
-  }
-}
-
-// ---------------------------------------------------------------------------
 // The chosen context
 
 async function select(config: Parsed, requested: string | undefined): Promise<Kubeconfig> {
@@ -431,158 +240,7 @@ async function select(config: Parsed, requested: string | undefined): Promise<Ku
   };
 }
 
-interface Credentials {
-  apply(options: https.RequestOptions): Promise<void>;
-}
-
-/** The credentials this file implements: TLS material, tokens, basic auth, impersonation. */
-class OwnCredentials implements Credentials {
-  private constructor(
-    private readonly cluster: ClusterEntry,
-    private readonly user: UserEntry,
-    private readonly files: FileCache,
-  ) {}
-
-  /** Reads every file once now, so that a wrong path fails at load, not at the first request. */
-  static async load(
-    cluster: ClusterEntry,
-    user: UserEntry,
-    source: string,
-    clock: Clock,
-  ): Promise<OwnCredentials> {
-    const files = new FileCache(clock, source);
-    const paths = [cluster.caFile, user.certFile, user.keyFile, user.tokenFile];
-    await Promise.all(paths.map((path) => (path === undefined ? null : files.read(path))));
-    return new OwnCredentials(cluster, user, files);
-  }
-
-  async apply(options: https.RequestOptions): Promise<void> {
-    const { cluster, user } = this;
-    const headers: Record<string, string> = {};
-    const [ca, cert, key, tokenFile] = await Promise.all([
-      this.material(cluster.caFile, cluster.caData),
-      this.material(user.certFile, user.certData),
-      this.material(user.keyFile, user.keyData),
-      user.tokenFile === undefined ? null : this.files.read(user.tokenFile),
-    ]);
-    if (ca !== null) options.ca = ca;
-    if (cert !== null) options.cert = cert;
-    if (key !== null) options.key = key;
-    if (cluster.insecure) options.rejectUnauthorized = false;
-    if (cluster.tlsServerName !== undefined) options.servername = cluster.tlsServerName;
-    // client-node's precedence: an inline token over a token file.
-    const token = user.token ?? tokenFile?.toString('utf8').trim();
-    if (token !== undefined && token !== '') headers.authorization = `Bearer ${token}`;
-    if (user.username !== undefined) options.auth = `${user.username}:${user.password ?? ''}`;
-    if (user.impersonate !== undefined) headers['impersonate-user'] = user.impersonate;
-    options.headers = { ...(options.headers as Record<string, string> | undefined), ...headers };
-  }
-
-  /** A file's contents, else base64 `-data`, else nothing (client-node's rule: the file first). */
-  private async material(
-    file: string | undefined,
-    data: string | undefined,
-  ): Promise<Buffer | null> {
-    if (file !== undefined) return this.files.read(file);
-    if (data !== undefined && data !== '') return Buffer.from(data, 'base64');
-    return null;
-  }
-}
-
-/** File contents, read again once they are {@link FILE_REFRESH_MS} old (rotation). */
-class FileCache {
-  private readonly entries = new Map<string, { readonly at: number; readonly data: Buffer }>();
-
-  constructor(
-    private readonly clock: Clock,
-    private readonly source: string,
-  ) {}
-
-  async read(path: string): Promise<Buffer> {
-    const cached = this.entries.get(path);
-    const now = this.clock.now();
-    if (cached !== undefined && now - cached.at < FILE_REFRESH_MS) return cached.data;
-    let data: Buffer;
-    try {
-      data = await readFile(path);
-    } catch (cause) {
-      // A file that vanished after it was read once: keep using what we had (a rotation in
-      // progress replaces it); one that never could be read is a configuration error.
-      if (cached !== undefined) return cached.data;
-      throw invalid(`${this.source}: cannot read ${path}: ${readFailure(cause)}`, { path }, cause);
-    }
-    this.entries.set(path, { at: now, data });
-    return data;
-  }
-}
-
-/**
- * A user or cluster that needs client-node (exec or auth-provider plugins, a proxy): its
- * `KubeConfig`, built from the same cluster and user, does the whole job.
- */
-async function viaClientNode(
-  contextName: string,
-  context: ContextEntry,
-  clusterName: string,
-  cluster: ClusterEntry,
-  user: UserEntry,
-): Promise<Credentials> {
-  const what =
-    user.exec !== undefined
-      ? `user "${context.user}" uses an exec credential plugin`
-      : user.authProvider !== undefined
-        ? `user "${context.user}" uses an auth-provider plugin`
-        : `cluster "${clusterName}" uses a proxy-url`;
-  let clientNode: typeof import('@kubernetes/client-node');
-  try {
-    clientNode = await import('@kubernetes/client-node');
-  } catch (cause) {
-    throw invalid(
-      `the kubeconfig's ${what}, which leader-elect/kubernetes supports through @kubernetes/client-node: npm install @kubernetes/client-node`,
-      { missingPackage: '@kubernetes/client-node', reason: what },
-      cause,
-    );
-  }
-  const kubeConfig = new clientNode.KubeConfig();
-  const userName = context.user === '' ? 'user' : context.user;
-  kubeConfig.loadFromOptions({
-    clusters: [
-      {
-        name: clusterName,
-        server: cluster.server,
-        skipTLSVerify: cluster.insecure,
-        ...(cluster.caFile === undefined ? {} : { caFile: cluster.caFile }),
-        ...(cluster.caData === undefined ? {} : { caData: cluster.caData }),
-        ...(cluster.tlsServerName === undefined ? {} : { tlsServerName: cluster.tlsServerName }),
-        ...(cluster.proxyUrl === undefined ? {} : { proxyUrl: cluster.proxyUrl }),
-      },
-    ],
-    users: [
-      {
-        name: userName,
-        ...(user.token === undefined ? {} : { token: user.token }),
-        ...(user.certFile === undefined ? {} : { certFile: user.certFile }),
-        ...(user.certData === undefined ? {} : { certData: user.certData }),
-        ...(user.keyFile === undefined ? {} : { keyFile: user.keyFile }),
-        ...(user.keyData === undefined ? {} : { keyData: user.keyData }),
-        ...(user.username === undefined ? {} : { username: user.username }),
-        ...(user.password === undefined ? {} : { password: user.password }),
-        ...(user.impersonate === undefined ? {} : { impersonateUser: user.impersonate }),
-        ...(user.exec === undefined ? {} : { exec: user.exec }),
-        ...(user.authProvider === undefined ? {} : { authProvider: user.authProvider }),
-      },
-    ],
-    contexts: [{ name: contextName, cluster: clusterName, user: userName }],
-    currentContext: contextName,
-  });
-  return { apply: (options) => kubeConfig.applyToHTTPSOptions(options) };
-}
-
 // ---------------------------------------------------------------------------
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -591,24 +249,4 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function invalid(
-  message: string,
-  details: Record<string, unknown> = {},
-  cause?: unknown,
-): LeaderElectError {
-  return new LeaderElectError(ErrorCode.InvalidOption, message, {
-    details,
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
-
-/** Why a file could not be read, in words, with the errno code the user can search for. */
-function readFailure(cause: unknown): string {
-  const code = (cause as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file (ENOENT)';
-  if (code === 'EACCES') return 'permission denied (EACCES)';
-  if (code === 'EISDIR') return 'a directory, not a file (EISDIR)';
-  return code ?? String(cause);
 }
