@@ -1,45 +1,25 @@
 /**
  * The campaign: the elector's state machine, one object owning the state (elector-state.ts) and
  * everything that changes it. It decides which attempt to make (a follower's acquisition, a
- * leader's renewal), what an answer or a watch event means (campaign-rules.ts, decisions.ts),
- * when a term starts and ends, and how the elector stops. `LeaderElector` is its public façade:
+ * leader's renewal), what a watch event means (campaign-rules.ts), when a term starts and ends,
+ * and how the elector stops; what a backend's answer means is answers.ts, which it hosts. `LeaderElector` is its public façade:
  * it calls `run`, `stop`, `transfer` and `resign`, and reads `state`, `leader` and `readiness`.
  *
  * Everything it starts it owns: the attempt schedule and the term timer, the backend calls in
  * flight, the waits for the leader's work, the watch, the priority advertisement; a stopped
  * campaign has none of them left.
  */
-import type {
-  LeaseBackend,
-  LeaseHeld,
-  LeaseNotHeld,
-  Observation,
-  WatchEvent,
-  WatchHandle,
-} from '../backend/lease-backend.js';
+import type { LeaseBackend, LeaseHeld, WatchEvent, WatchHandle } from '../backend/lease-backend.js';
 import { sharedDefaultPolicy } from '../backend/resilience.js';
 import type { Clock } from '../clock.js';
 import { ErrorCode, LeaderElectError, toLeaderElectError } from '../errors.js';
 import type { MetricsRecorder } from '../observability/metrics.js';
+import { Answers } from './answers.js';
 import { AttemptSchedule } from './attempt-schedule.js';
 import { BackendCalls, type Mode } from './backend-calls.js';
 import { CampaignHold } from './campaign-hold.js';
-import {
-  acquisitionOutcome,
-  holdAfterTerm,
-  paceFollower,
-  pollsAfterWatchDown,
-  renewalOutcome,
-  watchReaction,
-} from './campaign-rules.js';
-import {
-  callDeadline,
-  isTermValid,
-  jitteredRetry,
-  nextRenewAt,
-  planFollower,
-  termValidUntil,
-} from './decisions.js';
+import { holdAfterTerm, pollsAfterWatchDown, watchReaction } from './campaign-rules.js';
+import { callDeadline, isTermValid, nextRenewAt } from './decisions.js';
 import type { ElectorReporter } from './elector-reporter.js';
 import {
   type ElectorState,
@@ -85,6 +65,8 @@ export class Campaign<Fence> {
   /** The term we hold: its work, its timer, its callbacks and events. */
   readonly #leadership: Leadership<Fence>;
   readonly #calls: BackendCalls<Fence>;
+  /** What each answer means and what the campaign does next (answers.ts). */
+  readonly #answers: Answers<Fence>;
   readonly #workWaits: WorkWaits;
   /** transfer(), resign() and transfer requests. */
   readonly #handover: TermHandover<Fence>;
@@ -132,6 +114,25 @@ export class Campaign<Fence> {
       timings,
       reporter: this.#report,
       onSlowPath: this.#metrics.slowPath,
+    });
+    this.#answers = new Answers({
+      identity,
+      name,
+      timings,
+      clock,
+      random: this.#random,
+      metrics: this.#metrics,
+      report: this.#report,
+      status: this.#status,
+      schedule: this.#schedule,
+      leadership: this.#leadership,
+      state: () => this.#state,
+      watchUp: () => this.#watchUp,
+      startTerm: (following, observation, validUntil, now) =>
+        this.#startTerm(following, observation, validUntil, now),
+      endTerm: (reason) => this.#endTerm(reason),
+      release: (token) => this.#release(token),
+      expireTermIfDue: () => this.#expireTermIfDue(),
     });
     this.#handover = new TermHandover({
       identity,
@@ -321,8 +322,8 @@ export class Campaign<Fence> {
     const deadline = callDeadline(mode, startedAt, term?.validUntil ?? null, this.#timings);
     this.#calls.attempt(term, mode, deadline, (outcome) => {
       try {
-        if (outcome.ok) this.#onObservation(mode, term, startedAt, outcome.observation);
-        else this.#onAttemptError(mode, term, startedAt, outcome.reason);
+        if (outcome.ok) this.#answers.observed(mode, term, startedAt, outcome.observation);
+        else this.#answers.failed(mode, term, startedAt, outcome.reason);
       } catch (error) {
         this.#report.error(toLeaderElectError(error, ErrorCode.BackendError, 'internal error'));
       }
@@ -335,136 +336,8 @@ export class Campaign<Fence> {
   #renewLocally(held: HeldTerm<Fence>, startedAt: number): boolean {
     const observation = this.#calls.renewLocally(held);
     if (observation === null) return false;
-    this.#onObservation('renew', held.term, startedAt, observation);
+    this.#answers.observed('renew', held.term, startedAt, observation);
     return true;
-  }
-
-  #onObservation(
-    mode: Mode,
-    termAtStart: Term<Fence> | null,
-    startedAt: number,
-    observation: Observation<Fence>,
-  ): void {
-    if (this.#state.kind === 'stopped') return;
-    const now = this.#clock.now();
-    if (!this.#status.readiness.ready) this.#status.setReadiness(true, 'the backend answers', null);
-    const held = this.#heldIfCurrent(mode, termAtStart);
-    if (observation.kind === 'held') {
-      this.#report.recovered();
-      if (mode === 'acquire') {
-        this.#onAcquired(observation, now);
-      } else if (held !== null) {
-        this.#onRenewed(held, observation, startedAt, now);
-      }
-      return;
-    }
-    if (held !== null) {
-      this.#metrics.renewLatency(now - startedAt, false);
-      this.#endTerm('lost');
-    }
-    this.#onNotHeld(observation, now);
-  }
-
-  /** The held term if this renewal (`mode`, the term it started for) still concerns it. */
-  #heldIfCurrent(mode: Mode, termAtStart: Term<Fence> | null): HeldTerm<Fence> | null {
-    const held = heldTermOf(this.#state);
-    return mode === 'renew' && termAtStart !== null && held?.term === termAtStart ? held : null;
-  }
-
-  #onAcquired(observation: LeaseHeld<Fence>, now: number): void {
-    const state = this.#state;
-    const validUntil = termValidUntil(observation.sentAt, this.#timings);
-    const following = state.kind === 'following' && state.hold === null ? state : null;
-    switch (acquisitionOutcome(following !== null, validUntil, now)) {
-      case 'give-back':
-        void this.#release(observation.token);
-        return;
-      case 'too-late':
-        this.#schedule.after(0);
-        return;
-      case 'start':
-        if (following !== null) this.#startTerm(following, observation, validUntil, now);
-        return;
-    }
-  }
-
-  #onRenewed(
-    held: HeldTerm<Fence>,
-    observation: LeaseHeld<Fence>,
-    startedAt: number,
-    now: number,
-  ): void {
-    const { term } = held;
-    switch (renewalOutcome(term.token, observation.token, term.validUntil, now)) {
-      case 'lost':
-        this.#endTerm('lost');
-        this.#schedule.after(0);
-        return;
-      case 'lapsed':
-        this.#endTerm('renew-deadline');
-        return;
-      case 'extended':
-        break;
-    }
-    this.#leadership.extend(
-      held,
-      termValidUntil(observation.sentAt, this.#timings),
-      now,
-      now - startedAt,
-    );
-    this.#schedule.at(nextRenewAt(startedAt, term.validUntil, this.#timings), now);
-  }
-
-  #onNotHeld(observation: LeaseNotHeld, now: number): void {
-    if (heldTermOf(this.#state) !== null) return;
-    // A record still naming us (a lapsed term of ours) is not a leader worth announcing.
-    if (observation.holder !== this.#identity) {
-      this.#status.observeLeader({ identity: observation.holder, token: observation.token });
-    }
-    const state = this.#state;
-    if (state.kind !== 'following') return;
-    const plan = planFollower(observation, now, this.#watchUp, this.#timings, this.#random());
-    const { step, immediateRetries } = paceFollower(plan, state.immediateRetries);
-    state.immediateRetries = immediateRetries;
-    switch (step.action) {
-      case 'attempt-now':
-        this.#schedule.after(0);
-        return;
-      case 'poll':
-        this.#schedulePoll();
-        return;
-      case 'attempt-at':
-        this.#schedule.at(step.at, now);
-        return;
-      case 'wait-for-watch':
-        this.#schedule.cancel();
-        return;
-    }
-  }
-
-  #onAttemptError(
-    mode: Mode,
-    termAtStart: Term<Fence> | null,
-    startedAt: number,
-    reason: unknown,
-  ): void {
-    if (this.#state.kind === 'stopped') return;
-    const now = this.#clock.now();
-    const error = toLeaderElectError(
-      reason,
-      ErrorCode.BackendError,
-      `${mode} of "${this.#name}" failed`,
-    );
-    this.#report.error(error);
-    this.#status.setReadiness(false, error.message, error.code);
-    const held = this.#heldIfCurrent(mode, termAtStart);
-    if (held !== null) {
-      this.#metrics.renewLatency(now - startedAt, false);
-      if (this.#expireTermIfDue()) return;
-      this.#schedule.at(nextRenewAt(now, held.term.validUntil, this.#timings), now);
-      return;
-    }
-    if (this.#state.kind === 'following') this.#schedulePoll();
   }
 
   // ---------------------------------------------------------------- terms
@@ -591,7 +464,7 @@ export class Campaign<Fence> {
             this.#calls.busy,
           )
         ) {
-          this.#schedulePoll();
+          this.#answers.schedulePoll();
         }
         return;
       case 'attempt':
@@ -605,7 +478,7 @@ export class Campaign<Fence> {
         this.#status.observeLeader(reaction.leader);
         return;
       case 'follow':
-        this.#onNotHeld(reaction.observation, this.#clock.now());
+        this.#answers.notHeld(reaction.observation, this.#clock.now());
         return;
       case 'none':
         return;
@@ -613,10 +486,6 @@ export class Campaign<Fence> {
   }
 
   // ---------------------------------------------------------------- helpers
-
-  #schedulePoll(): void {
-    this.#schedule.after(jitteredRetry(this.#timings.retryPeriod, this.#random()));
-  }
 
   async #release(token: bigint): Promise<void> {
     if (await this.#calls.release(token))
