@@ -36,7 +36,7 @@ export interface AnswersHost<Fence> {
   /** The next attempt. */
   readonly schedule: AttemptSchedule;
   readonly leadership: Leadership<Fence>;
-  state(): ElectorState<Fence>;
+  readonly state: ElectorState<Fence>;
   /** The backend's watch is live: a follower may wait for its events instead of polling. */
   watchUp(): boolean;
   /** A follower's acquisition succeeded in time: the term starts. */
@@ -69,7 +69,7 @@ export class Answers<Fence> {
     observation: Observation<Fence>,
   ): void {
     const host = this.#host;
-    if (host.state().kind === 'stopped') return;
+    if (host.state.kind === 'stopped') return;
     const now = host.clock.now();
     if (!host.status.readiness.ready) host.status.setReadiness(true, 'the backend answers', null);
     const held = this.#heldIfCurrent(mode, termAtStart);
@@ -92,7 +92,7 @@ export class Answers<Fence> {
   /** The attempt failed (`reason`: the error, or the abort reason at its deadline). */
   failed(mode: Mode, termAtStart: Term<Fence> | null, startedAt: number, reason: unknown): void {
     const host = this.#host;
-    if (host.state().kind === 'stopped') return;
+    if (host.state.kind === 'stopped') return;
     const now = host.clock.now();
     const error = toLeaderElectError(
       reason,
@@ -108,7 +108,7 @@ export class Answers<Fence> {
       host.schedule.at(nextRenewAt(now, held.term.validUntil, host.timings), now);
       return;
     }
-    if (host.state().kind === 'following') this.schedulePoll();
+    if (host.state.kind === 'following') this.schedulePoll();
   }
 
   /**
@@ -117,12 +117,12 @@ export class Answers<Fence> {
    */
   notHeld(observation: LeaseNotHeld, now: number): void {
     const host = this.#host;
-    if (heldTermOf(host.state()) !== null) return;
+    if (heldTermOf(host.state) !== null) return;
     // A record still naming us (a lapsed term of ours) is not a leader worth announcing.
     if (observation.holder !== host.identity) {
       host.status.observeLeader({ identity: observation.holder, token: observation.token });
     }
-    const state = host.state();
+    const state = host.state;
     if (state.kind !== 'following') return;
     const plan = planFollower(observation, now, host.watchUp(), host.timings, host.random());
     const { step, immediateRetries } = paceFollower(plan, state.immediateRetries);
@@ -151,13 +151,13 @@ export class Answers<Fence> {
 
   /** The held term if this renewal (`mode`, the term it started for) still concerns it. */
   #heldIfCurrent(mode: Mode, termAtStart: Term<Fence> | null): HeldTerm<Fence> | null {
-    const held = heldTermOf(this.#host.state());
+    const held = heldTermOf(this.#host.state);
     return mode === 'renew' && termAtStart !== null && held?.term === termAtStart ? held : null;
   }
 
   #acquired(observation: LeaseHeld<Fence>, now: number): void {
     const host = this.#host;
-    const state = host.state();
+    const state = host.state;
     const validUntil = termValidUntil(observation.sentAt, host.timings);
     const following = state.kind === 'following' && state.hold === null ? state : null;
     switch (acquisitionOutcome(following !== null, validUntil, now)) {

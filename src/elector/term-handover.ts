@@ -23,7 +23,7 @@ export interface HandoverHost<Fence> {
   readonly clock: Clock;
   readonly backend: LeaseBackend<Fence>;
   readonly honourTransferRequests: boolean;
-  state(): ElectorState<Fence>;
+  readonly state: ElectorState<Fence>;
   /**
    * Aborts the held term's work (`why` in the abort reason) and waits for it, up to
    * `stopGracePeriod` (past it, reports an error ending with `then`); the term is still renewed
@@ -87,7 +87,7 @@ export class TermHandover<Fence> {
         `handing over to ${identity} anyway`,
       ))
     ) {
-      if (heldTermOf(host.state()) === held) host.endTerm('renew-deadline');
+      if (heldTermOf(host.state) === held) host.endTerm('renew-deadline');
       throw new LeaderElectError(
         ErrorCode.NotLeader,
         `term ${term.token} of "${host.name}" ended before it could be handed over`,
@@ -113,14 +113,14 @@ export class TermHandover<Fence> {
   /** See {@link LeaderElector.resign}. */
   async resign(term: Term<Fence> | undefined): Promise<boolean> {
     const host = this.#host;
-    const state = host.state();
+    const state = host.state;
     if (state.kind !== 'leading' || state.held.handingOver) return false;
     const { held } = state;
     if (term !== undefined && held.term !== term) return false;
     // Marked like a transfer: no second resign or transfer of this term meanwhile.
     held.handingOver = true;
     const valid = await host.windDown(held, 'resigned', 'releasing anyway');
-    if (heldTermOf(host.state()) !== held) return false; // lost, stopped or expired meanwhile
+    if (heldTermOf(host.state) !== held) return false; // lost, stopped or expired meanwhile
     host.endTerm(valid ? 'resigned' : 'renew-deadline');
     // Released whatever releaseOnCancel says: resigning means someone else should lead now.
     if (valid) await host.release(held.term.token);
@@ -130,7 +130,7 @@ export class TermHandover<Fence> {
   /** An operator asked us, the holder, to hand over (`leader-elect transfer`). */
   onRequest(to: string): void {
     const host = this.#host;
-    const state = host.state();
+    const state = host.state;
     if (state.kind !== 'leading' || state.held.handingOver) return;
     if (!host.honourTransferRequests) return;
     this.transfer(to, undefined).catch((error: unknown) => {
@@ -155,7 +155,7 @@ export class TermHandover<Fence> {
           : `transfer needs the successor's identity, got ${JSON.stringify(identity)}`,
       );
     }
-    const state = host.state();
+    const state = host.state;
     if (state.kind === 'stopping' || state.kind === 'stopped') {
       throw new LeaderElectError(ErrorCode.Stopped, `elector "${host.name}" is stopping`);
     }
