@@ -2,8 +2,9 @@
  * The campaign: the elector's state machine, one object owning the state (elector-state.ts) and
  * everything that changes it. It decides which attempt to make (a follower's acquisition, a
  * leader's renewal), what a watch event means (campaign-rules.ts), when a term starts and ends,
- * and how the elector stops; what a backend's answer means is answers.ts, which it hosts. `LeaderElector` is its public façade:
- * it calls `run`, `stop`, `transfer` and `resign`, and reads `state`, `leader` and `readiness`.
+ * and how the elector stops; what a backend's answer means is answers.ts, which it hosts.
+ * `LeaderElector` is its public façade: it calls `run`, `stop`, `transfer` and `resign`, and
+ * reads `state`, `leader` and `readiness`.
  *
  * Everything it starts it owns: the attempt schedule and the term timer, the backend calls in
  * flight, the waits for the leader's work, the watch, the priority advertisement; a stopped
