@@ -191,8 +191,8 @@ export class CandidateSteering {
    * take or join the line, and sending a gRPC call costs about half a millisecond of this
    * thread: in the same turn they delayed the elector's announcement of a new term by as much
    * (measured: the etcd graceful handoff p50 went from 3.8 to 4.7 ms when the benchmark turned
-   * steering on, 200 trials each, bench/results/before-after). Each waits for the elector to
-   * have taken its answer; a transfer to us confirms by the put a turn later.
+   * steering on, 200 trials each, bench/results/before-after/bisect.md). Each waits for the
+   * elector to have taken its answer; a transfer to us confirms by the put a turn later.
    */
   #soon(step: () => void): void {
     setImmediate(() => {

@@ -22,15 +22,8 @@ afterEach(async () => {
 afterAll(() => admin.close());
 
 describe('KeyChecker', () => {
-  test('answers many keys in batches of at most MAX_KEYS_PER_TXN: create revisions of existing keys, null for missing ones', async () => {
-    const prefix = uniqueElection('checker');
-    const count = MAX_KEYS_PER_TXN * 2 + 7;
-    const created = new Map<string, bigint>();
-    for (let i = 0; i < count; i += 2) {
-      const key = `${prefix}/k${i}`;
-      const response = await admin.put(key).value('x').exec();
-      created.set(key, BigInt(response.header.revision));
-    }
+  /** A checker whose transactions are counted; closed after the test. */
+  function countingChecker() {
     let transactions = 0;
     const checker = new KeyChecker(
       admin,
@@ -41,12 +34,25 @@ describe('KeyChecker', () => {
       5_000,
     );
     closers.push(() => checker.close());
+    return { checker, transactions: () => transactions };
+  }
+
+  test('answers many keys in batches of at most MAX_KEYS_PER_TXN: create revisions of existing keys, null for missing ones', async () => {
+    const prefix = uniqueElection('checker');
+    const count = MAX_KEYS_PER_TXN * 2 + 7;
+    const created = new Map<string, bigint>();
+    for (let i = 0; i < count; i += 2) {
+      const key = `${prefix}/k${i}`;
+      const response = await admin.put(key).value('x').exec();
+      created.set(key, BigInt(response.header.revision));
+    }
+    const { checker, transactions } = countingChecker();
     const answers = await Promise.all(
       Array.from({ length: count }, (_, i) =>
         checker.createRevision(Buffer.from(`${prefix}/k${i}`), AbortSignal.timeout(10_000)),
       ),
     );
-    expect(transactions).toBe(Math.ceil(count / MAX_KEYS_PER_TXN));
+    expect(transactions()).toBe(Math.ceil(count / MAX_KEYS_PER_TXN));
     answers.forEach((answer, i) => {
       expect(answer).toBe(created.get(`${prefix}/k${i}`) ?? null);
     });
@@ -60,23 +66,14 @@ describe('KeyChecker', () => {
     const onWarning = (warning: Error) => warnings.push(warning);
     process.on('warning', onWarning);
     closers.push(() => process.off('warning', onWarning));
-    let transactions = 0;
-    const checker = new KeyChecker(
-      admin,
-      (call, signal, timeoutMs) => {
-        transactions++;
-        return unary(call, signal, timeoutMs);
-      },
-      5_000,
-    );
-    closers.push(() => checker.close());
+    const { checker, transactions } = countingChecker();
     const answers = await Promise.all(
       Array.from({ length: MAX_KEYS_PER_TXN * batches }, (_, i) =>
         checker.createRevision(Buffer.from(`${prefix}/k${i}`), AbortSignal.timeout(10_000)),
       ),
     );
     await new Promise((resolve) => setImmediate(resolve));
-    expect(transactions).toBe(batches);
+    expect(transactions()).toBe(batches);
     expect(answers.every((answer) => answer === null)).toBe(true);
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
   });
