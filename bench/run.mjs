@@ -362,6 +362,8 @@ async function runServerBackend(name, start) {
       }
       for (const impl of ctx.implementations) {
         if (only && !only.has(impl.id)) continue;
+        // A measuring stick (the graceful floor) takes part only in the scenarios it measures.
+        if (impl.scenarios !== undefined && !impl.scenarios.includes(scenario)) continue;
         if (impl.unavailable) {
           skip(name, scenario, impl.id, impl.unavailable);
           continue;
@@ -493,6 +495,7 @@ async function runOne(ctx, backend, scenario, impl, fence) {
     implementation: impl.id,
     label: impl.label,
     ours: impl.ours === true,
+    ...(impl.floor === true ? { floor: true } : {}),
     leaseDurationMs: settings.leaseDurationMs,
     renewDeadlineMs: settings.renewDeadlineMs,
     retryPeriodMs: settings.retryPeriodMs,

@@ -156,7 +156,19 @@ function targets(rows) {
   }
   for (const backend of ['etcd', 'kubernetes']) {
     const ours = ourRow(rows, backend, 'graceful');
-    const peers = scenarioRows(rows, 'graceful').filter((r) => r.backend === backend && !r.ours);
+    const peers = scenarioRows(rows, 'graceful').filter(
+      (r) => r.backend === backend && !r.ours && !r.floor,
+    );
+    const floor = scenarioRows(rows, 'graceful').find((r) => r.backend === backend && r.floor);
+    if (ours && floor) {
+      const above = ours.p50Ms - floor.p50Ms;
+      check(
+        `${backend} graceful: within 1 ms of the floor at p50 (same run)`,
+        ours,
+        `${fmt(above)} ms above (${fmt(ours.p50Ms)} vs ${fmt(floor.p50Ms)})`,
+        above <= 1,
+      );
+    }
     if (ours && peers.length > 0) {
       const behind = peers.filter((p) => !(ours.p50Ms < p.p50Ms && ours.p99Ms < p.p99Ms));
       check(
