@@ -38,7 +38,7 @@ import {
   type ITxnRequest,
   type ITxnResponse,
 } from 'etcd3';
-import { raceAbort, type ScopedSignal, scopedSignal } from '../abort.js';
+import { onAbort, raceAbort, type ScopedSignal, scopedSignal } from '../abort.js';
 import { type Clock, systemClock } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import type { CallOptions } from './grpc-call.js';
@@ -81,6 +81,8 @@ interface Pending {
   readonly request: CampaignRequest;
   readonly resolve: (answer: CampaignAnswer) => void;
   readonly reject: (error: unknown) => void;
+  /** The caller's signal: once every caller of a batch aborted, its transaction is cancelled. */
+  readonly signal: AbortSignal;
 }
 
 export class CampaignBatcher {
@@ -122,7 +124,7 @@ export class CampaignBatcher {
         batch = [];
         this.#batches.set(request.lease, batch);
       }
-      batch.push({ request, resolve, reject });
+      batch.push({ request, resolve, reject, signal });
     });
     if (!this.#scheduled) {
       // The campaigns of this turn of the event loop go out together (a turn, not a time).
@@ -166,16 +168,28 @@ export class CampaignBatcher {
         ),
     });
     this.#inFlight.add(scope);
+    // Cancelled (its HTTP/2 stream reset, as a single campaign's own call would be) once every
+    // caller has given up: a transaction left to run into its gRPC deadline would count against
+    // etcd3's circuit breaker for that member, and shut it out after a fault healed.
+    let waiting = batch.length;
+    const detach = batch.map((pending) =>
+      onAbort(pending.signal, () => {
+        if (--waiting === 0) scope.abort(pending.signal.reason);
+      }),
+    );
+    const settled = () => {
+      for (const remove of detach) remove();
+      scope.dispose();
+      this.#inFlight.delete(scope);
+    };
     const txn = campaignTxn(batch);
     this.#unary((options) => this.#client.kv.txn(txn, options), scope.signal, this.#timeoutMs).then(
       (response) => {
-        scope.dispose();
-        this.#inFlight.delete(scope);
+        settled();
         this.#answer(batch, response);
       },
       (error: unknown) => {
-        scope.dispose();
-        this.#inFlight.delete(scope);
+        settled();
         if (batch.length > 1 && refusedAsBatch(error)) {
           this.#maxPerTxn = 1;
           for (const pending of batch) this.#send([pending]);

@@ -144,6 +144,24 @@ describe('CampaignBatcher', () => {
     await expect(kept).resolves.toMatchObject({ created: true });
   });
 
+  test('a batch whose every caller gave up is cancelled, not sent: nothing is written', async () => {
+    const { batcher, id } = await setup();
+    const base = uniqueElection('batch-all-aborted');
+    const controller = new AbortController();
+    const reason = new Error('stopped');
+    const campaigns = [`${base}-p`, `${base}-q`].map((election) =>
+      batcher.campaign(request(election, id), controller.signal),
+    );
+    controller.abort(reason);
+    for (const campaign of campaigns) await expect(campaign).rejects.toBe(reason);
+    // Its flush (a turn later) finds every caller gone.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const election of [`${base}-p`, `${base}-q`]) {
+      expect(await admin.get(candidateKey(election, id)).string()).toBeNull();
+    }
+  });
+
   test('after close, campaigns fail at once and nothing is written', async () => {
     const { batcher, id } = await setup();
     const election = uniqueElection('batch-closed');
