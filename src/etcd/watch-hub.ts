@@ -17,7 +17,6 @@ import type { Etcd3, IDuplexStream, IWatchRequest, IWatchResponse } from 'etcd3'
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { toEtcdError } from './etcd-errors.js';
-import { Fifo } from './fifo.js';
 import { streamOptions } from './grpc-call.js';
 import { watchProbe } from './keepalive-rules.js';
 import type { Members } from './members.js';
@@ -46,7 +45,7 @@ export class WatchHub {
   /** Highest store revision seen in any response (see #probe). */
   #knownRevision = 0n;
   /** Create requests sent and not answered yet, in order: etcd answers them in order. */
-  #creating = new Fifo<Subscription>();
+  #creating: Subscription[] = [];
   #nextId = 1;
   #state: StreamState = 'idle';
   #stream: IDuplexStream<IWatchRequest, IWatchResponse> | null = null;
@@ -168,7 +167,7 @@ export class WatchHub {
         stream.on('data', (response) => this.#onData(stream, response));
         stream.on('error', (error) => this.#onBroken(stream, error));
         stream.on('end', () => this.#onBroken(stream, new Error('etcd watch stream ended')));
-        this.#creating.clear();
+        this.#creating = [];
         for (const subscription of this.#subscriptions.values()) this.#create(subscription);
         this.#startProbe();
       },
@@ -361,7 +360,7 @@ export class WatchHub {
 
   /** Marks every subscription down and schedules a reconnect with backoff. */
   #failAll(error: unknown): void {
-    this.#creating.clear();
+    this.#creating = [];
     const typed = toEtcdError(error, { operation: 'watch', endpoints: this.#endpoints });
     for (const subscription of [...this.#subscriptions.values()]) {
       if (subscription.state === 'closed') continue;
@@ -456,7 +455,7 @@ export class WatchHub {
     this.#stopProbe();
     const stream = this.#stream;
     this.#stream = null;
-    this.#creating.clear();
+    this.#creating = [];
     if (stream !== null) endStream(stream);
     if (this.#state !== 'closed') this.#state = 'idle';
   }
