@@ -32,6 +32,16 @@ export interface LeaseBackend<Fence = undefined> {
    */
   configure?(timings: ElectionTimings): void;
 
+  /**
+   * Optional: admission of acquisitions, for a backend that bounds how many run at once (etcd:
+   * every election of one client shares its connection). The elector asks for it before every
+   * acquire attempt and starts the attempt's deadline only once it resolves, with the function
+   * that frees the slot; the elector calls that function when the attempt has settled. Admission
+   * is in request order; it rejects with `request.signal.reason` if the signal aborts while it
+   * waits (the elector stops). Renewals are never admitted: they must not wait behind campaigns.
+   */
+  admit?(request: { readonly signal: AbortSignal }): Promise<() => void>;
+
   /** Campaign (`mode: 'acquire'`) or renew (`mode: 'renew'`) once. */
   attempt(request: AttemptRequest): Promise<Observation<Fence>>;
 

@@ -521,6 +521,30 @@ export class Candidacy implements WatchesOwner, SteeringOwner {
     }
   }
 
+  /**
+   * The watches' callback: the watch on our key `key` is live and needs a read to vouch for it.
+   * The read goes out in a batch with other elections' (key-checker.ts); the same rule as in
+   * {@link renew}: found with our create revision, the watch vouches from then on; found gone, our
+   * term is over (as when the watch reports the deletion). Best effort: a failed read leaves the
+   * check to the next renewal.
+   */
+  ownWatchNeedsCheck(key: string): void {
+    const campaign = this.#campaign;
+    const liveAtRead = this.#watches.ownWatchLive(key);
+    if (campaign === null || campaign.key !== key || campaign.gone || liveAtRead === null) return;
+    this.#recipe.keyRevision(key).then(
+      (revision) => {
+        if (revision === campaign.createRevision) {
+          this.#watches.verified(key, liveAtRead);
+        } else if (!campaign.gone) {
+          campaign.gone = true;
+          if (this.#campaign === campaign) this.emit({ type: 'changed' });
+        }
+      },
+      () => undefined,
+    );
+  }
+
   /** Passes a watch event to the elector's listener. */
   emit(event: WatchEvent): void {
     const listener = this.#listener;

@@ -8,11 +8,12 @@ import type { Etcd3, IOptions } from 'etcd3';
 import type { Clock } from '../clock.js';
 import { connectionCause } from '../connection-cause.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
+import { CampaignBatcher } from './campaign-batcher.js';
 import { type CallOptions, unary } from './grpc-call.js';
 import { KeyChecker } from './key-checker.js';
 import { LeaseSession } from './lease-session.js';
 import { Members } from './members.js';
-import { type Lane, RequestGate } from './request-gate.js';
+import { DEFAULT_REQUEST_LIMIT, type Lane, RequestGate } from './request-gate.js';
 import { diagnoseTls, probeTcp } from './tls-diagnosis.js';
 import { WatchHub } from './watch-hub.js';
 
@@ -22,6 +23,18 @@ const DIAGNOSIS_TTL_MS = 5_000;
 const DIAGNOSIS_TIMEOUT_MS = 1_000;
 
 const registry = new WeakMap<Etcd3, ClientResources>();
+
+/**
+ * Campaigns of one client that run at once; the others wait for a slot, in order, and the
+ * elector starts an attempt's deadline only when it gets one (`LeaseBackend.admit`). Without it,
+ * every campaign of a process starting 10,000 elections began at once and waited in the request
+ * gate with its whole state (its deadline timer, retry policy, transaction), counting its
+ * deadline while it waited: at 100,000 the queue outlasted the deadline, the campaigns timed out
+ * and queued again, and almost none were elected. A waiting admission holds one abort signal.
+ * Twice the request gate's limit keeps the gate full (a campaign is one transaction, sometimes
+ * followed by a keepalive) without a long queue in it.
+ */
+export const CAMPAIGNS_IN_FLIGHT = 2 * DEFAULT_REQUEST_LIMIT;
 
 export interface ClientResourceOptions {
   /** We created the client and close it with the last backend. */
@@ -41,6 +54,10 @@ export class ClientResources {
   readonly hub: WatchHub;
   /** Admission control for the elections' unary requests (see request-gate.ts). */
   readonly gate = new RequestGate();
+  /** Admission of the elections' campaigns (see {@link CAMPAIGNS_IN_FLIGHT}). */
+  readonly admission = new RequestGate(CAMPAIGNS_IN_FLIGHT);
+  /** Batched campaign transactions (see campaign-batcher.ts). */
+  readonly campaigns: CampaignBatcher;
   /** Batched reads of single keys (see key-checker.ts). */
   readonly keys: KeyChecker;
   /** The client's members and which of them failed us lately (see members.ts). */
@@ -65,6 +82,12 @@ export class ClientResources {
       () => isClientClosed(client),
       options.clock,
       this.members,
+    );
+    this.campaigns = new CampaignBatcher(
+      client,
+      (call, signal, timeoutMs, lane) => this.unary(call, signal, timeoutMs, lane),
+      options.requestTimeout,
+      options.clock,
     );
     this.keys = new KeyChecker(
       client,
@@ -203,6 +226,7 @@ export class ClientResources {
     registry.delete(this.client);
     this.hub.close();
     this.keys.close();
+    this.campaigns.close();
     if (this.#owned) this.client.close();
   }
 }

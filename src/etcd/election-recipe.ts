@@ -82,33 +82,29 @@ export class ElectionRecipe {
     };
   }
 
-  /** The campaign transaction: create `key` unless it exists, and read the election. */
+  /**
+   * The campaign transaction: create `key` unless it exists, and read the election (batched with
+   * other elections' campaigns on the same lease, see campaign-batcher.ts).
+   */
   async campaign(
     key: string,
     identity: string,
     leaseId: bigint,
     signal: AbortSignal,
   ): Promise<ElectionView> {
-    const keyBytes = Buffer.from(key);
-    const everyCandidate = { request_range: prefixRange(this.prefix) };
-    const txn: ITxnRequest = {
-      compare: [createdAt(keyBytes, 0n)],
-      success: [
-        { request_put: { key: keyBytes, value: Buffer.from(identity), lease: leaseId.toString() } },
-        everyCandidate,
-      ],
-      failure: [everyCandidate],
-    };
-    const response = await this.#resources.unary(
-      (options) => this.#resources.client.kv.txn(txn, options),
+    const answer = await this.#resources.campaigns.campaign(
+      {
+        key: Buffer.from(key),
+        value: Buffer.from(identity),
+        lease: leaseId.toString(),
+        prefix: prefixRange(this.prefix),
+      },
       signal,
-      this.#requestTimeout,
     );
-    const range = response.responses[response.succeeded ? 1 : 0]?.response_range;
     return {
-      revision: BigInt(response.header.revision),
-      candidates: this.candidates(range?.kvs ?? []),
-      created: response.succeeded,
+      revision: answer.revision,
+      candidates: this.candidates(answer.kvs),
+      created: answer.created,
     };
   }
 
@@ -182,8 +178,11 @@ export class ElectionRecipe {
     }
   }
 
-  /** The create revision of `key` now (null if absent), read in a batch with other elections'. */
-  keyRevision(key: string, signal: AbortSignal): Promise<bigint | null> {
+  /**
+   * The create revision of `key` now (null if absent), read in a batch with other elections'
+   * (without `signal`: bounded by the request timeout).
+   */
+  keyRevision(key: string, signal?: AbortSignal): Promise<bigint | null> {
     return this.#resources.keys.createRevision(Buffer.from(key), signal);
   }
 

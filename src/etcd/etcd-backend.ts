@@ -123,6 +123,11 @@ export class EtcdElectionBackend implements LeaseBackend<EtcdFence> {
     this.#candidacy.configure(timings);
   }
 
+  /** Campaigns of one client run at most CAMPAIGNS_IN_FLIGHT at once (see client-resources.ts). */
+  admit(request: { readonly signal: AbortSignal }): Promise<() => void> {
+    return this.#resources.admission.enter(request.signal);
+  }
+
   attempt(request: AttemptRequest): Promise<Observation<EtcdFence>> {
     if (this.#closePromise !== null) return Promise.reject(this.#closedError());
     if (this.#resources.clientClosed()) {

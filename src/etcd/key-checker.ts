@@ -53,9 +53,12 @@ export class KeyChecker {
     setMaxListeners(0, this.#closing.signal);
   }
 
-  /** The key's create revision, or null if it does not exist, as of a read sent after this call. */
-  createRevision(key: Buffer, signal: AbortSignal): Promise<bigint | null> {
-    if (signal.aborted) return Promise.reject(signal.reason);
+  /**
+   * The key's create revision, or null if it does not exist, as of a read sent after this call.
+   * Without `signal` the check is bounded by the request timeout and the client's release only.
+   */
+  createRevision(key: Buffer, signal?: AbortSignal): Promise<bigint | null> {
+    if (signal?.aborted === true) return Promise.reject(signal.reason);
     const answer = new Promise<bigint | null>((resolve, reject) => {
       this.#batch.push({ key, resolve, reject });
     });
@@ -64,7 +67,7 @@ export class KeyChecker {
       this.#scheduled = true;
       setImmediate(() => this.#flush());
     }
-    return raceAbort(answer, signal);
+    return signal === undefined ? answer : raceAbort(answer, signal);
   }
 
   /** Fails checks still waiting; later ones fail at once. */

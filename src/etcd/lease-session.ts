@@ -77,10 +77,14 @@ export class LeaseSession {
   /** Election → its renew deadline (see keepalive-rules.ts `deafAfter`), or null if unknown. */
   readonly #elections = new Map<string, number | null>();
   /**
-   * `deafAfter` of the current elections, or null when it must be computed again. Every
-   * keepalive asks for it: computed over all elections each time, it made a burst of N campaigns
-   * O(N²) — 26 % of the CPU of 10,000 elections starting at once (profiled, issue 15).
+   * The elections' known renew deadlines, as deadline → how many elections have it: `deafAfter`
+   * looks at the distinct values only (usually one). Over every election it was O(N) per
+   * keepalive, and a join between two keepalives made it be computed again: a burst of N
+   * campaigns was O(N²) — 26 % of the CPU at 10,000 elections, most of it at 100,000 (profiled,
+   * issue 15).
    */
+  readonly #renewDeadlineCounts = new Map<number, number>();
+  /** `deafAfter` of the current elections, or null when it must be computed again. */
   #deafAfterMs: number | null = null;
   readonly #lostListeners = new Set<(generation: number) => void>();
   readonly #closing = new AbortController();
@@ -125,8 +129,25 @@ export class LeaseSession {
 
   /** Adds an election, with its renew deadline when known (see keepalive-rules.ts `deafAfter`). */
   join(election: string, renewDeadlineMs: number | null = null): void {
+    this.#forgetDeadline(election);
     this.#elections.set(election, renewDeadlineMs);
-    this.#deafAfterMs = null;
+    if (renewDeadlineMs === null) return;
+    const count = this.#renewDeadlineCounts.get(renewDeadlineMs) ?? 0;
+    this.#renewDeadlineCounts.set(renewDeadlineMs, count + 1);
+    if (count === 0) this.#deafAfterMs = null; // a new distinct deadline
+  }
+
+  /** Takes `election`'s renew deadline out of the counts (if it had one). */
+  #forgetDeadline(election: string): void {
+    const renewDeadline = this.#elections.get(election);
+    if (renewDeadline === undefined || renewDeadline === null) return;
+    const count = this.#renewDeadlineCounts.get(renewDeadline) ?? 0;
+    if (count > 1) {
+      this.#renewDeadlineCounts.set(renewDeadline, count - 1);
+      return;
+    }
+    this.#renewDeadlineCounts.delete(renewDeadline);
+    this.#deafAfterMs = null; // a distinct deadline is gone
   }
 
   /** Registers a listener for lease loss; returns its remover. */
@@ -258,7 +279,8 @@ export class LeaseSession {
    * on the server, as if the process had crashed.
    */
   async leave(election: string, revoke: boolean): Promise<void> {
-    if (this.#elections.delete(election)) this.#deafAfterMs = null;
+    this.#forgetDeadline(election);
+    this.#elections.delete(election);
     if (this.#elections.size > 0 || this.#closed) return;
     this.#closed = true;
     this.#host.forget(this);
@@ -354,10 +376,8 @@ export class LeaseSession {
     return this.#deafAfterMs;
   }
 
-  *#renewDeadlines(): Iterable<number> {
-    for (const renewDeadline of this.#elections.values()) {
-      if (renewDeadline !== null) yield renewDeadline;
-    }
+  #renewDeadlines(): Iterable<number> {
+    return this.#renewDeadlineCounts.keys();
   }
 
   #revokeUntil(id: bigint, until: number): void {

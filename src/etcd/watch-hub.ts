@@ -17,6 +17,7 @@ import type { Etcd3, IDuplexStream, IWatchRequest, IWatchResponse } from 'etcd3'
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { ErrorCode, LeaderElectError } from '../errors.js';
 import { toEtcdError } from './etcd-errors.js';
+import { Fifo } from './fifo.js';
 import { streamOptions } from './grpc-call.js';
 import { watchProbe } from './keepalive-rules.js';
 import type { Members } from './members.js';
@@ -45,7 +46,7 @@ export class WatchHub {
   /** Highest store revision seen in any response (see #probe). */
   #knownRevision = 0n;
   /** Create requests sent and not answered yet, in order: etcd answers them in order. */
-  #creating: Subscription[] = [];
+  #creating = new Fifo<Subscription>();
   #nextId = 1;
   #state: StreamState = 'idle';
   #stream: IDuplexStream<IWatchRequest, IWatchResponse> | null = null;
@@ -167,7 +168,7 @@ export class WatchHub {
         stream.on('data', (response) => this.#onData(stream, response));
         stream.on('error', (error) => this.#onBroken(stream, error));
         stream.on('end', () => this.#onBroken(stream, new Error('etcd watch stream ended')));
-        this.#creating = [];
+        this.#creating.clear();
         for (const subscription of this.#subscriptions.values()) this.#create(subscription);
         this.#startProbe();
       },
@@ -360,7 +361,7 @@ export class WatchHub {
 
   /** Marks every subscription down and schedules a reconnect with backoff. */
   #failAll(error: unknown): void {
-    this.#creating = [];
+    this.#creating.clear();
     const typed = toEtcdError(error, { operation: 'watch', endpoints: this.#endpoints });
     for (const subscription of [...this.#subscriptions.values()]) {
       if (subscription.state === 'closed') continue;
@@ -455,7 +456,7 @@ export class WatchHub {
     this.#stopProbe();
     const stream = this.#stream;
     this.#stream = null;
-    this.#creating = [];
+    this.#creating.clear();
     if (stream !== null) endStream(stream);
     if (this.#state !== 'closed') this.#state = 'idle';
   }

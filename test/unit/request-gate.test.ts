@@ -98,6 +98,57 @@ describe('RequestGate', () => {
     expect(gate.running).toBe(0);
   });
 
+  test('enter() hands out slots in order; a release frees its slot once, however often it is called', async () => {
+    const gate = new RequestGate(1);
+    const first = await gate.enter(never);
+    const admitted: string[] = [];
+    const second = gate.enter(never).then((release) => {
+      admitted.push('second');
+      return release;
+    });
+    void gate.enter(never).then(() => admitted.push('third'));
+    await Promise.resolve();
+    expect(admitted).toEqual([]);
+    first();
+    first(); // a second call must not free the slot a second time
+    const releaseSecond = await second;
+    await Promise.resolve();
+    expect(admitted).toEqual(['second']);
+    expect(gate.running).toBe(1);
+    expect(gate.waiting).toBe(1);
+    releaseSecond();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(admitted).toEqual(['second', 'third']);
+  });
+
+  test('thousands of waiters, most of them aborted while they wait: the rest are admitted in order and the counts stay exact', async () => {
+    const gate = new RequestGate(1);
+    const busy = await gate.enter(never);
+    const order: number[] = [];
+    const controllers: AbortController[] = [];
+    const waits = Array.from({ length: 5_000 }, (_, i) => {
+      const controller = new AbortController();
+      controllers.push(controller);
+      return gate.enter(controller.signal).then(
+        (release) => {
+          order.push(i);
+          release();
+        },
+        () => undefined,
+      );
+    });
+    for (let i = 0; i < controllers.length; i++) {
+      if (i % 7 !== 0) controllers[i]?.abort(new Error('gone'));
+    }
+    expect(gate.waiting).toBe(Math.ceil(5_000 / 7));
+    busy();
+    await Promise.all(waits);
+    expect(order).toEqual(Array.from({ length: 5_000 }, (_, i) => i).filter((i) => i % 7 === 0));
+    expect(gate.running).toBe(0);
+    expect(gate.waiting).toBe(0);
+  });
+
   test('rejects a limit that is not a positive integer', () => {
     expect(() => new RequestGate(0)).toThrow(RangeError);
     expect(() => new RequestGate(1.5)).toThrow(RangeError);

@@ -142,6 +142,20 @@ describe('LeaseSession', () => {
     expect(written(etcd)).toBe(sent);
   });
 
+  test('the shortest renew deadline of the elections still joined decides when it sends: a second election with it keeps it when the first leaves', async () => {
+    const { clock, etcd, session } = setup(3);
+    session.join('f', 1_500);
+    session.join('g', 1_500);
+    session.join('h', 2_400);
+    void session.leave('f', true);
+    await session.lease(never);
+    // Still min(TTL/3, 1.5 s / 2) = 750 ms (g has 1.5 s), not 1 s (TTL/3, h's 1.2 s).
+    await clock.advance(740);
+    expect(written(etcd)).toBe(0);
+    await clock.advance(20);
+    expect(written(etcd)).toBe(1);
+  });
+
   test('a broken stream is retried once on a new stream', async () => {
     const { clock, etcd, session } = setup();
     await session.lease(never);
