@@ -44,6 +44,20 @@ function started(candidate: string, token: number, t: number): HistoryEvent {
   };
 }
 
+function stopped(candidate: string, token: number, t: number, reason: string): HistoryEvent {
+  return {
+    t,
+    kind: 'candidate',
+    election: 'e',
+    candidate,
+    event: 'stopped-leading',
+    token: String(token),
+    reason,
+  };
+}
+
+const byEventTime = (list: HistoryEvent[]) => [...list].sort((a, b) => a.t - b.t);
+
 function fault(
   id: string,
   name: string,
@@ -160,7 +174,7 @@ describe('chaos checker', () => {
     expect(result.ok).toBe(false);
   });
 
-  it('counts the beyond-margin control as detected only when it overlapped', () => {
+  it('counts the beyond-margin control as detected only when it overlapped, void when it could not', () => {
     const control = [
       ...fault('c1', 'skew-beyond-control', 0, 6000, { target: 'a' }),
       {
@@ -181,10 +195,21 @@ describe('chaos checker', () => {
     expect(detected.overlappingTermsWithinModel).toBe(0);
     expect(detected.ok).toBe(true);
 
+    // By their events the two led at once (b started before a stood down), the writes show
+    // nothing: the checker missed it.
     const clean = byTime([...writes('a', 5, 0, 1000), ...writes('b', 9, 3000, 4000)]);
-    const missed = check({ writes: clean, events: control, timings });
+    const bothLed = [...control, started('b', 9, 2000), stopped('a', 5, 2900, 'renew-deadline')];
+    const missed = check({ writes: clean, events: bothLed, timings });
     expect(missed.controlDetected).toBe(false);
+    expect(missed.controls.undetected).toHaveLength(1);
     expect(missed.ok).toBe(false);
+
+    // The skewed leader stood down before anyone else led: no overlap to show.
+    const stoodDown = [...control, stopped('a', 5, 1500, 'renew-deadline'), started('b', 9, 2900)];
+    const voided = check({ writes: clean, events: stoodDown, timings });
+    expect(voided.controls.void).toBe(1);
+    expect(voided.controlDetected).toBe(null);
+    expect(voided.ok).toBe(true);
   });
 
   it('fails when an election stays leaderless too long after a fault heals', () => {
@@ -197,24 +222,61 @@ describe('chaos checker', () => {
     expect(result.faults['blackhole-both']?.afterHealViolations).toBe(1);
     expect(result.ok).toBe(false);
   });
-  it('holds a fault with a bound to it while it runs alone, not when another fault was at work', () => {
+  it('holds the deaf-next-in-line handoff to its bound while it runs alone, not when another fault was at work', () => {
     const history = byTime([...writes('a', 5, 0, 1000), ...writes('b', 9, 6500, 7000)]);
-    const deaf = fault('f1', 'deaf-next-in-line', 500, 6500);
+    const deaf = fault('f1', 'deaf-next-in-line', 500, 6500, { leader: 'a', target: 'c' });
     const options = {
       duringFaultBoundMs: (f: string) => (f === 'deaf-next-in-line' ? 4000 : null),
     };
-    const alone = check({ writes: history, events: deaf, timings, options });
+    const late = [...deaf, stopped('a', 5, 1000, 'stopped'), started('b', 9, 6400)];
+    const alone = check({ writes: history, events: late, timings, options });
     expect(alone.faults['deaf-next-in-line']?.duringBoundViolations).toBe(1);
+    expect(alone.faults['deaf-next-in-line']?.handoffMaxMs).toBe(5400);
     expect(alone.ok).toBe(false);
+
+    // The election handed over in 1.5 s; its new leader's first write came late (a child
+    // process starting): the bound is the election's, and holds.
+    const quick = [...deaf, stopped('a', 5, 1000, 'stopped'), started('b', 9, 2500)];
+    const slowChild = check({ writes: history, events: quick, timings, options });
+    expect(slowChild.faults['deaf-next-in-line']?.duringBoundViolations).toBe(0);
+    expect(slowChild.faults['deaf-next-in-line']?.duringChecked).toBe(1);
+    expect(slowChild.ok).toBe(true);
+
+    // The leader's term ended by its renew deadline: its key was not released, no bound.
+    const unreleased = [...deaf, stopped('a', 5, 1000, 'renew-deadline'), started('b', 9, 6400)];
+    const lost = check({ writes: history, events: unreleased, timings, options });
+    expect(lost.faults['deaf-next-in-line']?.duringNotApplicable).toBe(1);
+    expect(lost.faults['deaf-next-in-line']?.duringBoundViolations).toBe(0);
 
     const combined = check({
       writes: history,
-      events: [...deaf, ...fault('f2', 'quorum-loss', 2000, 4000)],
+      events: [...late, ...fault('f2', 'quorum-loss', 2000, 4000)],
       timings,
       options,
     });
     expect(combined.faults['deaf-next-in-line']?.duringBoundViolations).toBe(0);
     expect(combined.faults['deaf-next-in-line']?.duringConfounded).toBe(1);
+
+    // A cluster fault healed before the application is still at work until it recovered.
+    const recovering = [
+      ...fault('f3', 'kill-raft-leader', -3000, 0),
+      {
+        t: 3000,
+        kind: 'fault',
+        id: 'f3',
+        fault: 'kill-raft-leader',
+        phase: 'recovered',
+        elections: ['e'],
+      },
+    ];
+    const afterCluster = check({
+      writes: history,
+      events: byEventTime([...late, ...recovering]),
+      timings,
+      options,
+    });
+    expect(afterCluster.faults['deaf-next-in-line']?.duringBoundViolations).toBe(0);
+    expect(afterCluster.faults['deaf-next-in-line']?.duringConfounded).toBe(1);
   });
 
   it('gives an overlap to the fault aimed at the old leader when faults combine', () => {

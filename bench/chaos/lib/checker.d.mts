@@ -40,6 +40,11 @@ export interface FaultRow {
   afterHealViolations: number;
   duringChecked: number;
   duringConfounded: number;
+  /** Applications where the leader's term ended before its release: the bound does not apply. */
+  duringNotApplicable: number;
+  /** From the leader's release to the next leader, over the applications checked alone. */
+  handoffP50Ms: number | null;
+  handoffMaxMs: number | null;
   duringBoundViolations: number;
   notRecovered: number;
 }
@@ -69,6 +74,13 @@ export interface CheckResult {
   nonIncreasingTokens: number;
   inFlight: { count: number; accepted: number };
   controlDetected: boolean | null;
+  controls: {
+    run: number;
+    detected: number;
+    /** The skewed leader stood down before anyone else led: no overlap to detect. */
+    void: number;
+    undetected: Array<{ id: string; elections: string[]; target: unknown }>;
+  };
   leaderlessP99Ms: number | null;
   faults: Record<string, FaultRow>;
   errorsByCode: Record<string, number>;

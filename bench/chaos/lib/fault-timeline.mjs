@@ -92,9 +92,19 @@ export function faultTimeline(events, { endAt, controlWindowMs }) {
     return during ? { fault: during, confounded: false } : attribute(election, g.from);
   };
 
-  /** Whether a fault other than `f` was at work in the election at some time in [from, to]. */
+  /**
+   * Whether a fault other than `f` was at work in the election at some time in [from, to]. A
+   * fault is at work from its application until the harness saw its elections recover (not just
+   * until its heal): a cluster fault healed a second ago still has a raft election and every
+   * lease's TTL restart ahead of it.
+   */
   const otherFaultAt = (election, f, from, to) =>
-    of(election).some((o) => o !== f && o.appliedAt <= to && healedOrEnd(o) >= from);
+    of(election).some(
+      (o) =>
+        o !== f &&
+        o.appliedAt <= to &&
+        (o.recoveredAt ?? o.notRecoveredAt ?? healedOrEnd(o)) >= from,
+    );
 
   const nameOf = (f) => f?.fault ?? 'none';
   return { faults, attribute, attributeGap, otherFaultAt, nameOf };

@@ -70,7 +70,7 @@ export function renderMarkdown(result, meta) {
     `| late writes in flight: checked before the newer term's first write, arrived after it (accepted) | ${result.inFlight.count} (${result.inFlight.accepted}) |`,
   );
   lines.push(
-    `| beyond-margin control | ${result.controls.run} run, ${result.controls.detected} detected → controlDetected: ${fmt(result.controlDetected)} |`,
+    `| beyond-margin control | ${result.controls.run} run, ${result.controls.detected} detected, ${result.controls.void} void (the skewed leader stood down before anyone else led) → controlDetected: ${fmt(result.controlDetected)} |`,
   );
   lines.push(`| leader-elect run children outliving a SIGKILLed supervisor | ${result.orphans} |`);
   lines.push(`| leaderless p99, all faults | ${ms(result.leaderlessP99Ms)} ms |`);
@@ -86,7 +86,7 @@ export function renderMarkdown(result, meta) {
   lines.push('|---|---|');
   const deaf = result.faults['deaf-next-in-line'];
   lines.push(
-    `| deaf next-in-line follower + graceful stop of the leader (bound R + TTL + P = ${ms(result.deafBoundMs)} ms during the fault) | ${deaf ? `${deaf.applications} applied, leaderless p50 / max ${ms(deaf.leaderlessP50Ms)} / ${ms(deaf.leaderlessMaxMs)} ms; ${deaf.duringChecked} checked alone (${deaf.duringConfounded} with another fault at work): ${deaf.duringBoundViolations} beyond the bound` : 'not run'} |`,
+    `| deaf next-in-line follower + graceful stop of the leader (bound R + TTL + P = ${ms(result.deafBoundMs)} ms from the release to the next leader) | ${deaf ? `${deaf.applications} applied; handoff p50 / max ${ms(deaf.handoffP50Ms)} / ${ms(deaf.handoffMaxMs)} ms over ${deaf.duringChecked} checked alone (${deaf.duringConfounded} with another fault at work, ${deaf.duringNotApplicable} where the leader's term ended before its release): ${deaf.duringBoundViolations} beyond the bound; leaderless by the writes p50 / max ${ms(deaf.leaderlessP50Ms)} / ${ms(deaf.leaderlessMaxMs)} ms` : 'not run'} |`,
   );
   lines.push(
     `| one member's death ends a leader's term (three endpoints given) | ${result.memberDeaths.applications} member kills, ${result.memberDeaths.termsLost} terms ended (not by a stop) within the kill where no other fault was at work, ${result.memberDeaths.termsLostCombined} more where one was |`,
