@@ -1,6 +1,6 @@
-import { LeaderElector } from '../elector/leader-elector.js';
-import type { Term } from '../elector/term.js';
-import { MemoryStore } from '../memory/memory-store.js';
+// Through the package's entry point, as the rest of the CLI: dist/ ships the library as
+// bundled entry points (scripts/build.mjs), so that one process holds one copy of each class.
+import { LeaderElector, MemoryStore, type Term } from '../index.js';
 import { FencedResource } from './fenced-resource.js';
 
 export interface DemoOptions {

@@ -44,6 +44,14 @@ const isCliOnly = (module: string) => /^(cli|demo)\//.test(module);
 const isEsmOnly = (module: string) =>
   isCliOnly(module) || module.startsWith('testing/conformance/');
 
+/** The ESM entry points of `exports`, as modules of src/ ('etcd/index' for ./dist/etcd/index.js). */
+function esmEntries(): string[] {
+  return Object.values(pkg.exports)
+    .map((target) => (target as { import?: { default?: string } }).import?.default)
+    .filter((target): target is string => typeof target === 'string')
+    .map((target) => target.replace(/^\.\/dist\//, '').replace(/\.js$/, ''));
+}
+
 /** Every path an `exports` condition (at any depth) points to. */
 function exportTargets(value: unknown): string[] {
   if (typeof value === 'string') return [value];
@@ -83,12 +91,16 @@ describe('the packed file list', () => {
     expect(pkg.license).toBe('Apache-2.0');
   });
 
-  test('every module of src/ is built: ESM with declarations, and CommonJS for the library', () => {
+  test('every module of src/ is built: declarations, the ESM entry points bundled, the CLI as modules, and CommonJS for the library', () => {
     const modules = sourceModules();
     expect(modules).toContain('index');
+    const entries = esmEntries();
+    expect(entries).toContain('index');
     const missing: string[] = [];
     for (const module of modules) {
-      const expected = [`dist/${module}.js`];
+      const expected: string[] = [];
+      // The library's ESM is bundled into its entry points (scripts/build.mjs).
+      if (isCliOnly(module) || entries.includes(module)) expected.push(`dist/${module}.js`);
       if (!isCliOnly(module)) expected.push(`dist/${module}.d.ts`);
       if (!isEsmOnly(module)) expected.push(`dist/cjs/${module}.js`, `dist/cjs/${module}.d.ts`);
       missing.push(...expected.filter((file) => !files.includes(file)));
@@ -98,12 +110,22 @@ describe('the packed file list', () => {
     expect(JSON.parse(readFileSync(join(ROOT, 'dist/cjs/package.json'), 'utf8'))).toEqual({
       type: 'commonjs',
     });
-    // Nothing left over from a module that no longer exists (the build starts from a clean dist/).
-    const built = new Set(modules.flatMap((m) => [`dist/${m}`, `dist/cjs/${m}`]));
+    // Nothing left over from a module that no longer exists (the build starts from a clean dist/),
+    // no library module's ESM file beside its bundle, and the bundles' shared chunks only in
+    // dist/shared/.
+    const built = new Set(
+      modules.flatMap((m) => [
+        `dist/${m}.d.ts`,
+        `dist/cjs/${m}.js`,
+        `dist/cjs/${m}.d.ts`,
+        ...(isCliOnly(m) || entries.includes(m) ? [`dist/${m}.js`] : []),
+      ]),
+    );
     const stale = files
       .filter((file) => file.startsWith('dist/') && file !== 'dist/cjs/package.json')
-      .filter((file) => !built.has(file.replace(/\.(js|d\.ts)$/, '')));
+      .filter((file) => !built.has(file) && !/^dist\/shared\/[a-z0-9-]+\.js$/.test(file));
     expect(stale).toEqual([]);
+    expect(files.filter((file) => file.startsWith('dist/shared/')).length).toBeGreaterThan(0);
   });
 
   test('every entry point, the bin and main/types point into the tarball', () => {
