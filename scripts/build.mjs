@@ -17,9 +17,10 @@
 // `node bench/import-time.mjs --runs 15` (fresh processes; etcd3, cockatiel and eventemitter3
 // loaded first), 2026-12-02: `leader-elect` + `leader-elect/etcd` p50 42.9–44.8 ms as tsc's
 // modules, 19.5–20.0 ms bundled — paid by every start of a process, three times over when three
-// candidates start at once on two cores (the cold-start benchmark). The CLI (dist/cli, dist/demo) stays tsc's modules and reaches the
-// library only through the entry points. The bundler keeps the code as tsc wrote it (comments
-// included), moved into fewer files; the CommonJS build is not bundled.
+// candidates start at once on two cores (the cold-start benchmark). The CLI (dist/cli,
+// dist/demo) stays tsc's modules and reaches the library only through the entry points. The
+// bundler keeps the code as tsc wrote it (comments included), moved into fewer files; the
+// CommonJS build is not bundled.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -47,6 +48,7 @@ const entries = Object.values(pkg.exports)
   .map((target) => target?.import?.default)
   .filter((target) => typeof target === 'string')
   .map((target) => target.replace(/^\.\/dist\//, '').replace(/\.js$/, ''));
+/** Where the bundles are written first (beside dist/, in .gitignore). */
 const staging = `${root}dist-bundle`;
 rmSync(staging, { recursive: true, force: true });
 const bundle = await rolldown({
