@@ -96,11 +96,12 @@ describe('the packed file list', () => {
     expect(modules).toContain('index');
     const entries = esmEntries();
     expect(entries).toContain('index');
+    // The library's ESM is bundled into its entry points (scripts/build.mjs).
+    const hasEsmFile = (module: string) => isCliOnly(module) || entries.includes(module);
     const missing: string[] = [];
     for (const module of modules) {
       const expected: string[] = [];
-      // The library's ESM is bundled into its entry points (scripts/build.mjs).
-      if (isCliOnly(module) || entries.includes(module)) expected.push(`dist/${module}.js`);
+      if (hasEsmFile(module)) expected.push(`dist/${module}.js`);
       if (!isCliOnly(module)) expected.push(`dist/${module}.d.ts`);
       if (!isEsmOnly(module)) expected.push(`dist/cjs/${module}.js`, `dist/cjs/${module}.d.ts`);
       missing.push(...expected.filter((file) => !files.includes(file)));
@@ -118,7 +119,7 @@ describe('the packed file list', () => {
         `dist/${m}.d.ts`,
         `dist/cjs/${m}.js`,
         `dist/cjs/${m}.d.ts`,
-        ...(isCliOnly(m) || entries.includes(m) ? [`dist/${m}.js`] : []),
+        ...(hasEsmFile(m) ? [`dist/${m}.js`] : []),
       ]),
     );
     const stale = files

@@ -15,8 +15,8 @@ const isCandidate = (e, election, event) =>
 /**
  * The handoff of a `deaf-next-in-line` application: from the leader's release (its
  * `stopped-leading` with reason `stopped`, after the fault was applied) to the first
- * `started-leading` of any candidate of the election after it, or to the end of the fault
- * (+ `graceMs`) if none came by then.
+ * `started-leading` of any candidate of the election after it, or to the end of the run if none
+ * came.
  *
  * Returns `{ ms, releasedAt, next }`, or `{ why }` when the bound does not apply: the leader's
  * term ended some other way (a renewal missed its deadline under load, say), so its key was not
